@@ -1,0 +1,1 @@
+"""Search: the only place that holds an Optuna study: storage, objective, reports, CLI."""

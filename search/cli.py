@@ -1,0 +1,125 @@
+"""hpsearch's command line: one short function per command, each calling into search/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import optuna
+
+from search.report import best_summary, describe_space, export_csv
+from search.storage import DEFAULT_STORAGE, open_storage, safe_url, sqlite_path
+from search.study import RunOptions, run
+from spaces import get_space, list_spaces
+from trainers.data import DataError
+from trainers.models import WeightsUnavailable
+
+
+def cmd_run(args) -> int:
+    space = get_space(args.space)
+    opts = RunOptions(
+        space=space,
+        storage=args.storage,
+        study_name=args.study or space.name,
+        trials=args.trials,
+        data=args.data,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        pretrained=True if args.pretrained or args.weights else None,
+        weights=args.weights,
+        artifacts=args.artifacts,
+        progress=not args.quiet,
+    )
+    run(opts)
+    return 0
+
+
+def cmd_spaces(args) -> int:
+    for space in list_spaces():
+        print(f"{space.name:10s} {space.task:10s} {space.summary}")
+        print(f"{'':21s} data {space.data}, {space.image_size}px {space.resize}, {space.epochs} epochs, maximizes valid {space.metric}")
+        print(f"{'':21s} {describe_space(space)}")
+    return 0
+
+
+def cmd_best(args) -> int:
+    study = load_study(args.storage, args.study)
+    print(best_summary(study))
+    return 0
+
+
+def cmd_export(args) -> int:
+    study = load_study(args.storage, args.study)
+    rows = export_csv(study, Path(args.csv))
+    print(f"wrote {rows} trials of {study.study_name!r} to {args.csv}")
+    return 0
+
+
+def load_study(storage_url: str, name: str | None) -> optuna.Study:
+    database = sqlite_path(storage_url)
+    if database is not None and not database.exists():
+        raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
+    storage = open_storage(storage_url)
+    names = [s.study_name for s in optuna.get_all_studies(storage=storage)]
+    if name is None:
+        if len(names) != 1:
+            raise DataError(f"{safe_url(storage_url)} holds studies {names or 'none'}: name one with --study")
+        name = names[0]
+    if name not in names:
+        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {names or 'none'}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+        raise DataError(f"study {name!r} has no completed trial yet")
+    return study
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search for PyTorch image models.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, fn, help: str, study_help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(fn=fn)
+        sub.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+        sub.add_argument("--study", help=study_help)
+        return sub
+
+    run_ = command("run", cmd_run, "run a search until the study has --trials finished trials", "study name (default: the space's name)")
+    run_.add_argument("--space", required=True, help="a space name (see `hpsearch spaces`) or a .py file that registers one")
+    run_.add_argument("--trials", type=int, default=50, help="finished trials the study should have in total (default 50)")
+    run_.add_argument("--data", help="a folder of class folders, or a CSV manifest path,label[,split] (default: the space's data)")
+    run_.add_argument("--epochs", type=int, help="epochs per trial, overriding the space's (for quick runs)")
+    run_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    run_.add_argument("--seed", type=int, default=0, help="seed of the split, the sampler and training (default 0)")
+    run_.add_argument("--pretrained", action="store_true", help="start timm models from ImageNet weights")
+    run_.add_argument("--weights", help="a weights file, or a folder of <model>.safetensors files; implies --pretrained")
+    run_.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    run_.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    spaces = commands.add_parser("spaces", help="list the search spaces", description="list the search spaces")
+    spaces.set_defaults(fn=cmd_spaces)
+    command("best", cmd_best, "show the best trial's parameters and metrics", "study name (default: the only one)")
+    export = command("export", cmd_export, "write every trial to a CSV file", "study name (default: the only one)")
+    export.add_argument("--csv", required=True, help="the CSV file to write")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if getattr(args, "trials", 1) < 1:
+        parser().error("--trials must be at least 1")
+    try:
+        return args.fn(args)
+    except (DataError, WeightsUnavailable, ValueError) as err:
+        print(f"hpsearch: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nhpsearch: interrupted; run the same command again to continue the study", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""What a study found, as text tables and CSV."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import optuna
+
+SHOW_SKIPPED = 5
+
+
+def format_table(table: dict[str, dict[str, float]], columns: tuple[str, ...]) -> str:
+    """Rows are splits (train / valid / test), columns are metrics, as a Markdown table."""
+    lines = ["|       | " + " | ".join(columns) + " |", "| ----- |" + " ---: |" * len(columns)]
+    for split, metrics in table.items():
+        lines.append(f"| {split:5s} | " + " | ".join(f"{metrics[c]:.3f}" for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
+    """A count by reason and the first few paths: what the scan left out, before any training."""
+    if not skipped:
+        return []
+    reasons = Counter(reason.split(" (")[0] for _, reason in skipped)
+    lines = [f"left out {len(skipped)} file(s): " + ", ".join(f"{n} {r}" for r, n in reasons.most_common())]
+    lines += [f"  {path}: {reason}" for path, reason in skipped[:SHOW_SKIPPED]]
+    if len(skipped) > SHOW_SKIPPED:
+        lines.append(f"  ... and {len(skipped) - SHOW_SKIPPED} more")
+    return lines
+
+
+def best_summary(study: optuna.Study) -> str:
+    best = study.best_trial
+    lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
+    lines += [f"  {k} = {v}" for k, v in best.params.items()]
+    for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "seconds", "device"):
+        if key in best.user_attrs:
+            lines.append(f"  {key}: {best.user_attrs[key]}")
+    evaluation = study.user_attrs.get("best_evaluation")
+    if evaluation and evaluation["trial"] == best.number:
+        lines.append(format_table(evaluation["table"], columns=("accuracy", "f1_weighted")))
+    return "\n".join(lines)
+
+
+def export_csv(study: optuna.Study, path: Path) -> int:
+    frame = study.trials_dataframe()
+    frame.to_csv(path, index=False)
+    return len(frame)
+
+
+def describe_space(space) -> str:
+    """The hyperparameters a space searches, read from its own suggest() on a throwaway trial."""
+    trial = optuna.create_study().ask()
+    space.suggest(trial)
+    return "; ".join(f"{name}: {_describe(d)}" for name, d in trial.distributions.items())
+
+
+def _describe(d) -> str:
+    if isinstance(d, optuna.distributions.CategoricalDistribution):
+        return " | ".join(map(str, d.choices))
+    return f"{d.low:g} .. {d.high:g}" + (" (log)" if d.log else "")

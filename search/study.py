@@ -1,0 +1,199 @@
+"""Open or create a study and run it until it has N finished trials; then test its best model once."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.artifacts import download_artifact, upload_artifact
+from optuna.trial import FrozenTrial, TrialState
+from tqdm.auto import tqdm
+
+from search.objective import Objective, TrialFailed, make_config
+from search.report import format_table, skipped_summary
+from search.storage import artifact_store, open_storage, safe_url
+from spaces import Space
+from trainers.data import DataError
+from trainers.loop import TrainData, build_model, evaluate, load_weights
+from trainers.prepare import Prepared, prepare, to_device
+from trainers.tasks import get_task
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+MAX_FAILURES_IN_A_ROW = 5
+
+
+@dataclass
+class RunOptions:
+    space: Space
+    storage: str
+    study_name: str
+    trials: int
+    data: str | None = None  # None: the space's own data
+    epochs: int | None = None  # None: the space's epochs
+    device: str = "auto"
+    seed: int = 0
+    pretrained: bool | None = None  # None: as the space says
+    weights: str | None = None
+    artifacts: str | None = None
+    progress: bool = True
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return torch.device(name)
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def run(opts: RunOptions) -> dict | None:
+    """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
+    space = opts.space
+    device = pick_device(opts.device)
+    prepared = prepare(opts.data or space.data, space.image_size, space.resize, space.split, opts.seed)
+    for line in skipped_summary(prepared.decoded.skipped):
+        tqdm.write(line)
+    study = optuna.create_study(
+        storage=open_storage(opts.storage),
+        study_name=opts.study_name,
+        direction="maximize",
+        load_if_exists=True,
+        pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
+    )
+    store = artifact_store(opts.storage, opts.artifacts)
+    check_same_data(study, prepared, opts.data or space.data)
+    record_data(study, prepared, opts, store)
+    done = len(finished_trials(study))
+    if done >= opts.trials:
+        tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): nothing to do")
+        return study.user_attrs.get("best_evaluation")
+    # a fresh seed per session: the same seed would repeat the random start-up trials on resume
+    study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials), n_startup_trials=10)
+    data = to_device(prepared, get_task(space.task), device)
+    options = {"pretrained": opts.pretrained, "weights": opts.weights}
+    objective = Objective(space, data, get_task(space.task), store, epochs=opts.epochs, progress=opts.progress, **options)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
+    with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
+        study.optimize(
+            objective,
+            catch=(TrialFailed,),
+            callbacks=[_stop_at(opts.trials), _Progress(bar, space.metric), _stop_on_failures()],
+        )
+    return test_best(study, space, data, store, options, opts.epochs)
+
+
+def check_same_data(study: optuna.Study, prepared: Prepared, source: str) -> None:
+    recorded = study.user_attrs.get("data")
+    if not recorded:
+        return
+    now = {"fingerprint": prepared.fingerprint, "split_digest": prepared.split_digest}
+    if recorded["fingerprint"] != now["fingerprint"]:
+        raise DataError(
+            f"study {study.study_name!r} was run on other images ({recorded['images']} images, fingerprint "
+            f"{recorded['fingerprint']}) than {source} now holds ({len(prepared.decoded.items)} images, fingerprint "
+            f"{now['fingerprint']}): use the same images, or name a new study with --study"
+        )
+    if recorded["split_digest"] != now["split_digest"]:
+        raise DataError(
+            f"study {study.study_name!r} used another train/valid/test split (digest {recorded['split_digest']}, "
+            f"now {now['split_digest']}): keep the same --seed and split, or name a new study with --study"
+        )
+
+
+def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store) -> None:
+    if "data" in study.user_attrs:
+        return
+    study.set_user_attr("space", opts.space.name)
+    study.set_user_attr(
+        "data",
+        {
+            "source": opts.data or opts.space.data,
+            "fingerprint": prepared.fingerprint,
+            "split_digest": prepared.split_digest,
+            "images": len(prepared.decoded.items),
+            "class_names": prepared.class_names,
+            "counts": prepared.counts(),
+            "skipped": len(prepared.decoded.skipped),
+            "image_size": opts.space.image_size,
+            "resize": opts.space.resize,
+        },
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "splits.csv"
+        prepared.split.write_csv(prepared.decoded.items, path)
+        study.set_user_attr("splits_artifact", upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
+    study.set_user_attr("storage", safe_url(opts.storage))
+
+
+def _stop_at(n: int):
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        if len(finished_trials(study)) >= n:
+            study.stop()
+
+    return callback
+
+
+def _stop_on_failures():
+    failures = []
+
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        failures.append(trial.state == TrialState.FAIL)
+        if len(failures) >= MAX_FAILURES_IN_A_ROW and all(failures[-MAX_FAILURES_IN_A_ROW:]):
+            tqdm.write(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed: stopping (last: {trial.user_attrs.get('fail_reason')})")
+            study.stop()
+
+    return callback
+
+
+class _Progress:
+    def __init__(self, bar: tqdm, metric: str):
+        self.bar, self.metric = bar, metric
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        if trial.state == TrialState.COMPLETE:
+            outcome = f"{self.metric} {trial.value:.4f}"
+        elif trial.state == TrialState.PRUNED:
+            outcome = f"pruned at epoch {trial.user_attrs.get('epochs_run')}"
+        else:
+            outcome = f"failed: {trial.user_attrs.get('fail_reason', 'see the log')}"
+        tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}")
+        if trial.state in FINISHED:
+            self.bar.update()
+        try:
+            self.bar.set_postfix_str(f"best {self.metric} {study.best_value:.4f} (trial {study.best_trial.number})")
+        except ValueError:  # no trial has completed yet
+            pass
+
+
+def test_best(study: optuna.Study, space: Space, data: TrainData, store, options: dict, epochs=None) -> dict | None:
+    """Evaluate the best trial's stored model on train, valid and test; store and print the table."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        tqdm.write("no trial completed: nothing to test")
+        return None
+    if "weights_artifact" not in best.user_attrs:
+        tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
+        return None
+    config = make_config(space, best.params, epochs=epochs, seed=best.number, **options)
+    task = get_task(space.task)
+    model = build_model(config, data, task)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        download_artifact(artifact_store=store, file_path=str(path), artifact_id=best.user_attrs["weights_artifact"])
+        model.load_state_dict(load_weights(path))
+    table = {split: evaluate(model, config, data, task, split) for split in ("train", "valid", "test")}
+    evaluation = {"trial": best.number, "params": best.params, "table": table}
+    study.set_user_attr("best_evaluation", evaluation)
+    tqdm.write(f"\nbest trial {best.number}: " + json.dumps(best.params))
+    tqdm.write(format_table(table, columns=("accuracy", "f1_weighted")))
+    return evaluation

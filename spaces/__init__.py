@@ -1,0 +1,80 @@
+"""Search spaces: one small file each, registered by name.
+
+A space says what data it trains on, how images are prepared, and which hyperparameters the
+search may choose (`suggest`). It knows Optuna's trial only to call `trial.suggest_*`.
+Parameter names are permanent keys in every stored study: never rename one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainers.augment import Augment
+from trainers.images import RESIZE_MODES
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    task: str  # a trainers.tasks name: "classify"
+    data: str  # default data: "builtin:NAME", a folder of class folders or a CSV manifest
+    suggest: Callable[[Any], dict]  # trial -> TrainConfig fields (model, batch_size, lr, ...)
+    summary: str  # one line for `hpsearch spaces`
+    image_size: int = 64  # pixels per side after resizing
+    resize: str = "pad-reflect"  # one of trainers.images.RESIZE_MODES
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)  # train / valid / test fractions
+    epochs: int = 10
+    metric: str = "f1_weighted"  # the valid metric the search maximizes
+    augment: Augment = field(default_factory=Augment)
+    pretrained: bool = False  # ImageNet weights for timm models (needs them offline: --weights)
+    trainable_blocks: int | None = None  # with pretrained weights: last N blocks train, the rest freeze
+    pruner: Callable[[], Any] | None = None  # an Optuna pruner factory; None: the median pruner
+    fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary
+
+    def __post_init__(self):
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"space {self.name!r}: resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
+        if abs(sum(self.split) - 1) > 1e-6 or min(self.split) <= 0:
+            raise ValueError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")
+
+
+_SPACES: dict[str, Space] = {}
+_REGISTERED: list[Space] = []  # in order, so that loading a file can tell what it added
+
+
+def register(space: Space) -> Space:
+    _SPACES[space.name] = space
+    _REGISTERED.append(space)
+    return space
+
+
+def list_spaces() -> list[Space]:
+    return [_SPACES[name] for name in sorted(_SPACES)]
+
+
+def get_space(name_or_path: str) -> Space:
+    """A registered space by name, or the space that a user's .py file registers."""
+    if name_or_path.endswith(".py"):
+        return _load_file(Path(name_or_path))
+    if name_or_path not in _SPACES:
+        raise ValueError(f"unknown space {name_or_path!r}: use one of {', '.join(sorted(_SPACES))} or a .py file")
+    return _SPACES[name_or_path]
+
+
+def _load_file(path: Path) -> Space:
+    if not path.is_file():
+        raise ValueError(f"space file {path} does not exist")
+    before = len(_REGISTERED)
+    spec = importlib.util.spec_from_file_location(f"hpsearch_space_{path.stem}", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    added = _REGISTERED[before:]
+    if len(added) != 1:
+        raise ValueError(f"space file {path} must register exactly one Space with spaces.register(Space(...))")
+    return added[0]
+
+
+from spaces import checkbox, digits  # noqa: E402,F401  (importing a space registers it)

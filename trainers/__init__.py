@@ -1,0 +1,1 @@
+"""Training: data, models, tasks and the one loop. Nothing here knows of Optuna."""

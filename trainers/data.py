@@ -1,0 +1,168 @@
+"""Find the images, name the data by its content, and split it the same way everywhere."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from trainers.images import EXTENSIONS
+
+SPLITS = ("train", "valid", "test")
+
+
+class DataError(ValueError):
+    """Input data that cannot be used; the message is one line telling the user what to do."""
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path  # absolute
+    relpath: str  # as written in splits.csv: relative to the data root
+    label: str
+    digest: str  # content hash: the item's identity on any machine, at any path
+    split: str | None = None  # given by a manifest's split column
+
+
+@dataclass
+class Discovery:
+    root: Path
+    items: list[Item]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
+
+    @property
+    def fingerprint(self) -> str:
+        return digest_lines(f"{i.label}\t{i.digest}\t{i.split or ''}" for i in self.items)
+
+
+def digest_lines(lines) -> str:
+    h = hashlib.sha256()
+    for line in sorted(lines):
+        h.update(line.encode() + b"\n")
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+
+
+def discover(source: str | Path) -> Discovery:
+    """A folder of class folders (images anywhere below each) or a CSV manifest path,label[,split]."""
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise DataError(f"data path {source} does not exist: pass --data a folder of class folders or a CSV manifest")
+    found = _from_manifest(source) if source.is_file() else _from_folder(source)
+    items, skipped = [], list(found.skipped)
+    for path, relpath, label, split in found.items:
+        if path.suffix.lower() not in EXTENSIONS:
+            skipped.append((relpath, f"not an image (extension {path.suffix or 'none'})"))
+        elif not path.is_file():
+            skipped.append((relpath, "missing file"))
+        else:
+            items.append(Item(path, relpath, label, file_digest(path), split))
+    items.sort(key=lambda i: (i.label, i.digest, i.relpath))
+    return Discovery(found.root, items, skipped)
+
+
+@dataclass
+class _Found:
+    root: Path
+    items: list[tuple[Path, str, str, str | None]]
+    skipped: list[tuple[str, str]]
+
+
+def _from_folder(root: Path) -> _Found:
+    items, skipped = [], []
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"no class folders in {root}: put each class's images in a folder named after the class")
+    for class_dir in class_dirs:
+        for path in sorted(class_dir.rglob("*")):
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
+                items.append((path, path.relative_to(root).as_posix(), class_dir.name, None))
+    return _Found(root, items, skipped)
+
+
+def _from_manifest(manifest: Path) -> _Found:
+    root = manifest.parent
+    with open(manifest, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or [])
+        if not {"path", "label"} <= columns:
+            raise DataError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
+        rows = list(reader)
+    items = []
+    for line, row in enumerate(rows, start=2):
+        split = (row.get("split") or "").strip() or None
+        if "split" in columns and split not in SPLITS:
+            raise DataError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
+        items.append((root / row["path"], row["path"], row["label"].strip(), split))
+    return _Found(root, items, [])
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which items are train, valid and test; indices into a Discovery's items."""
+
+    assignment: tuple[str, ...]  # one split name per item
+
+    def indices(self, name: str) -> np.ndarray:
+        return np.flatnonzero(np.asarray(self.assignment) == name)
+
+    def digest(self, items: list[Item]) -> str:
+        return digest_lines(f"{i.digest}\t{s}" for i, s in zip(items, self.assignment))
+
+    def write_csv(self, items: list[Item], path: Path) -> None:
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "label", "split", "digest"])
+            writer.writerows((i.relpath, i.label, s, i.digest) for i, s in zip(items, self.assignment))
+
+
+def check_classes(labels: list[str], fractions: tuple[float, ...] = (1.0,)) -> None:
+    """One clear error for no images, a single class, or a class too small for every split to get one."""
+    counts = Counter(labels)
+    if not counts:
+        raise DataError("no usable images: add image files (jpg, png, ...) under the class folders")
+    if len(counts) < 2:
+        raise DataError(f"only one class ({next(iter(counts))!r}): a classifier needs images of at least two classes")
+    needed = math.ceil(1 / min(fractions) - 1e-9)
+    for label, count in sorted(counts.items(), key=lambda kv: kv[1]):
+        if count < needed:
+            shares = "/".join(f"{f:g}" for f in fractions)
+            raise DataError(
+                f"class {label!r} has {count} image{'s' * (count != 1)}; a {shares} split needs at least "
+                f"{needed} per class: add images of {label!r} or remove its folder"
+            )
+
+
+def stratified_split(items: list[Item], fractions=(0.6, 0.2, 0.2), seed: int = 0) -> Split:
+    """Seeded and stratified; the same items give the same split on every machine.
+
+    Items come sorted by content, so neither file paths nor discovery order change the result.
+    A manifest's split column, where given, is used as it is.
+    """
+    labels = [i.label for i in items]
+    if items and all(i.split for i in items):
+        check_classes(labels)
+        return Split(tuple(i.split for i in items))
+    train, valid, test = fractions
+    if abs(train + valid + test - 1) > 1e-6:
+        raise DataError(f"split fractions {fractions} must add up to 1")
+    check_classes(labels, fractions)
+    index = np.arange(len(items))
+    rest, test_idx = train_test_split(index, test_size=test, stratify=labels, random_state=seed)
+    rest_labels = [labels[i] for i in rest]
+    train_idx, valid_idx = train_test_split(
+        rest, test_size=valid / (train + valid), stratify=rest_labels, random_state=seed
+    )
+    assignment = np.empty(len(items), dtype=object)
+    assignment[train_idx], assignment[valid_idx], assignment[test_idx] = "train", "valid", "test"
+    return Split(tuple(assignment))

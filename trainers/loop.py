@@ -1,0 +1,193 @@
+"""The one training loop. It knows nothing of Optuna: progress goes out through a report callback."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from trainers.augment import Augment
+from trainers.models import count_parameters, create_model
+from trainers.tasks import Task
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainData:
+    """A whole data set held on the training device, split by index."""
+
+    images: torch.Tensor  # (N, 3, H, W) uint8, channels-last in memory
+    targets: torch.Tensor  # one row per image, on the same device
+    splits: dict[str, torch.Tensor]  # "train" / "valid" / "test" -> row indices
+    class_names: list[str]
+    mean: tuple[float, float, float]  # the training split's own statistics, in [0, 1]
+    std: tuple[float, float, float]
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    batch_size: int  # images per step
+    lr: float  # peak learning rate
+    weight_decay: float = 0.0
+    epochs: int = 10
+    optimizer: str = "adam"
+    pretrained: bool = False
+    weights: str | None = None  # local file or folder of pretrained weights
+    trainable_blocks: int | None = None  # with pretrained weights: how many of the last blocks train
+    hidden: tuple[int, ...] = ()  # hidden layer widths of the head
+    augment: Augment = field(default_factory=Augment)
+    seed: int = 0
+    eval_batch_size: int = 512
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+        if self.batch_size < 1 or self.epochs < 1 or not self.lr > 0:
+            raise ValueError(f"batch_size, epochs and lr must be positive (got {self.batch_size}, {self.epochs}, {self.lr})")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]]  # one dict per epoch: train_loss, valid_<metric>...
+    best_epoch: int  # 1-based
+    state_dict: dict[str, torch.Tensor]  # the best epoch's weights, on the CPU
+    trainable_params: int
+    total_params: int
+    seconds: float
+
+    @property
+    def best(self) -> dict[str, float]:
+        return self.history[self.best_epoch - 1]
+
+
+def train(
+    config: TrainConfig,
+    data: TrainData,
+    task: Task,
+    metric: str,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train for config.epochs; keep the epoch with the highest valid `metric`.
+
+    report(epoch, metrics) is called after each epoch and may raise to stop training.
+    """
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    model = build_model(config, data, task)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator(device=data.device).manual_seed(config.seed)
+    history, best_epoch, best_state = [], 0, None
+    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+        train_loss = _train_epoch(model, optimizer, config, data, task, gen)
+        metrics = {"train_loss": train_loss}
+        metrics |= {f"valid_{k}": v for k, v in evaluate(model, config, data, task, "valid").items()}
+        if not math.isfinite(metrics["valid_loss"]):
+            raise Diverged(f"valid loss became {metrics['valid_loss']} at epoch {epoch}")
+        history.append(metrics)
+        if best_state is None or metrics[f"valid_{metric}"] > history[best_epoch - 1][f"valid_{metric}"]:
+            best_epoch, best_state = epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if report:
+            report(epoch, metrics)
+    trainable_params, total_params = count_parameters(model)
+    return TrainResult(history, best_epoch, best_state, trainable_params, total_params, time.perf_counter() - start)
+
+
+def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:
+    model = create_model(
+        config.model,
+        task.num_outputs(data.class_names),
+        pretrained=config.pretrained,
+        weights=config.weights,
+        trainable_blocks=config.trainable_blocks,
+        hidden=config.hidden,
+    )
+    model.to(data.device)
+    if data.device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _autocast(device: torch.device):
+    # bf16 needs no loss scaling; on the CPU autocast is slower than float32, so only on CUDA
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def _normalize(x: torch.Tensor, config: TrainConfig, data: TrainData) -> torch.Tensor:
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.pretrained else (data.mean, data.std)
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
+    model.train()
+    rows = data.splits["train"]
+    order = rows[torch.randperm(len(rows), generator=gen, device=data.device)]
+    # a last batch of one image breaks BatchNorm; fold it into the previous one's epoch
+    batches = [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
+    total = torch.zeros((), device=data.device)
+    for batch in batches:
+        x = data.images[batch].float().div_(255)
+        x, theta = config.augment(x, gen)
+        y = data.targets[batch]
+        if theta is not None:
+            y = task.warp_targets(y, theta)
+        with _autocast(data.device):
+            loss = task.loss(model(_normalize(x, config, data)), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(batch)
+    mean_loss = (total / sum(len(b) for b in batches)).item()  # one device sync per epoch
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"training loss became {mean_loss}")
+    return mean_loss
+
+
+@torch.no_grad()
+def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> torch.Tensor:
+    """Model outputs for `rows`, in float32 on the CPU."""
+    model.eval()
+    outputs = []
+    for batch in rows.split(config.eval_batch_size):
+        x = _normalize(data.images[batch].float().div_(255), config, data)
+        with _autocast(data.device):
+            outputs.append(model(x).float().cpu())
+    return torch.cat(outputs)
+
+
+def evaluate(model, config: TrainConfig, data: TrainData, task: Task, split: str) -> dict[str, float]:
+    rows = data.splits[split]
+    return task.metrics(predict(model, config, data, rows), data.targets[rows].cpu())
+
+
+def save_weights(state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))

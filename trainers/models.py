@@ -1,0 +1,137 @@
+"""The model registry: our own small networks by name, and any timm model by its timm name.
+
+Every model is a backbone that ends in pooled features plus one shared head, so that the
+head (and, through the task, the loss) is the same whatever backbone a trial picks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import timm
+import torch
+from timm.models import group_parameters
+from torch import nn
+
+_OURS: dict[str, Callable[[], nn.Module]] = {}
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights were asked for and cannot be had."""
+
+
+def register_model(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+    """Register a backbone builder under its function name. The backbone has `num_features`."""
+    _OURS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_OURS)
+
+
+def is_ours(name: str) -> bool:
+    return name in _OURS
+
+
+def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+@register_model
+def baseline() -> nn.Module:
+    """Seed 001's small CNN: three conv blocks, strided convolutions instead of pooling.
+
+    238,793 parameters with a 3-class head (the seed reports about 239K).
+    """
+    layers, c_in = [], 3
+    for c_out in (32, 64, 110):
+        layers += _conv_bn_relu(c_in, c_out, 1) + _conv_bn_relu(c_out, c_out, 2)
+        c_in = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    net = nn.Sequential(*layers)
+    net.num_features = c_in
+    return net
+
+
+class Classifier(nn.Module):
+    """A backbone giving pooled features and the shared head: dropout, then hidden layers, then a linear layer."""
+
+    def __init__(self, backbone: nn.Module, num_outputs: int, hidden: tuple[int, ...] = (), dropout: float = 0.2):
+        super().__init__()
+        self.backbone = backbone
+        layers, width = [nn.Dropout(dropout)], backbone.num_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            width = h
+        self.head = nn.Sequential(*layers, nn.Linear(width, num_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def create_model(
+    name: str,
+    num_outputs: int,
+    *,
+    pretrained: bool = False,
+    weights: str | Path | None = None,
+    trainable_blocks: int | None = None,
+    hidden: tuple[int, ...] = (),
+) -> Classifier:
+    """Build `name` with a head of `num_outputs`.
+
+    pretrained: load ImageNet weights, from `weights` (a file, or a folder holding `<name>.safetensors`,
+    `<name>.pth` or `<name>/model.safetensors`) or else timm's own loading (its local cache when offline).
+    trainable_blocks: with pretrained weights, freeze all but the last N of timm's blocks; the head always trains.
+    """
+    if is_ours(name):
+        if pretrained:
+            raise WeightsUnavailable(f"model {name!r} has no pretrained weights: turn pretraining off")
+        return Classifier(_OURS[name](), num_outputs, hidden)
+    if not timm.is_model(name):
+        raise ValueError(f"unknown model {name!r}: use one of {', '.join(list_models())} or a timm model name")
+    backbone = _timm_backbone(name, pretrained, weights)
+    if pretrained and trainable_blocks is not None:
+        freeze_all_but_last(backbone, trainable_blocks)
+    return Classifier(backbone, num_outputs, hidden)
+
+
+def _timm_backbone(name: str, pretrained: bool, weights: str | Path | None) -> nn.Module:
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, num_classes=0)
+    overlay = {"file": str(find_weights_file(name, weights))} if weights else None
+    try:
+        return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay)
+    except Exception as err:  # timm raises whatever its download path raises when offline
+        raise WeightsUnavailable(
+            f"pretrained weights for {name!r} could not be loaded ({type(err).__name__}): "
+            f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off"
+        ) from err
+
+
+def find_weights_file(name: str, weights: str | Path) -> Path:
+    weights = Path(weights).expanduser()
+    if weights.is_file():
+        return weights
+    candidates = [weights / f"{name}{ext}" for ext in (".safetensors", ".pth", ".bin")]
+    candidates += [weights / name / f for f in ("model.safetensors", "pytorch_model.bin")]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise WeightsUnavailable(f"no weights for {name!r} in {weights}: expected {name}.safetensors or {name}.pth there")
+
+
+def freeze_all_but_last(backbone: nn.Module, n: int) -> None:
+    """Freeze every parameter except those of timm's last `n` blocks (its fine-grained groups)."""
+    groups = list(group_parameters(backbone, backbone.group_matcher(coarse=False)).values())
+    trainable = {p for names in groups[len(groups) - n :] for p in names} if n > 0 else set()
+    for pname, param in backbone.named_parameters():
+        param.requires_grad = pname in trainable
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total)"""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

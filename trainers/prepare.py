@@ -1,0 +1,77 @@
+"""From a data source to a split data set on the training device: discover, decode once, split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainers.cache import Decoded, decode_once
+from trainers.data import Discovery, Split, discover, stratified_split
+from trainers.datasets import builtin_path
+from trainers.loop import TrainData
+from trainers.tasks import Task
+
+BUILTIN_PREFIX = "builtin:"
+
+
+@dataclass
+class Prepared:
+    found: Discovery
+    decoded: Decoded
+    split: Split
+    class_names: list[str]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.found.fingerprint
+
+    @property
+    def split_digest(self) -> str:
+        return self.split.digest(self.decoded.items)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Images per class in each split."""
+        table = {s: dict.fromkeys(self.class_names, 0) for s in ("train", "valid", "test")}
+        for item, s in zip(self.decoded.items, self.split.assignment):
+            table[s][item.label] += 1
+        return table
+
+
+def resolve_source(source: str) -> Path:
+    if source.startswith(BUILTIN_PREFIX):
+        return builtin_path(source[len(BUILTIN_PREFIX) :])
+    return Path(source)
+
+
+def prepare(source: str, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> Prepared:
+    found = discover(resolve_source(source))
+    decoded = decode_once(found, size, resize)
+    split = stratified_split(decoded.items, fractions, seed)
+    class_names = sorted({i.label for i in decoded.items})
+    return Prepared(found, decoded, split, class_names)
+
+
+def to_device(prepared: Prepared, task: Task, device: torch.device) -> TrainData:
+    # (N, H, W, 3) -> an (N, 3, H, W) view: channels-last in memory, as convolutions like it on the GPU
+    images = torch.from_numpy(np.array(prepared.decoded.images)).to(device).permute(0, 3, 1, 2)
+    splits = {s: torch.from_numpy(prepared.split.indices(s)).to(device) for s in ("train", "valid", "test")}
+    mean, std = channel_stats(images, splits["train"])
+    targets = task.encode(prepared.decoded.items, prepared.class_names).to(device)
+    return TrainData(images, targets, splits, prepared.class_names, mean, std)
+
+
+def channel_stats(images: torch.Tensor, rows: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] over `rows`, a chunk at a time to bound memory."""
+    total = torch.zeros(3, dtype=torch.float64, device=images.device)
+    squares = torch.zeros_like(total)
+    for chunk in rows.split(1024):
+        x = images[chunk].double().div_(255)
+        total += x.sum(dim=(0, 2, 3))
+        squares += x.square().sum(dim=(0, 2, 3))
+    n = len(rows) * images.shape[2] * images.shape[3]
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(1e-6).sqrt()
+    return tuple(mean.tolist()), tuple(std.tolist())
