@@ -1,4 +1,8 @@
-"""hpsearch's command line: one short function per command, each calling into search/."""
+"""hpsearch's command line: one short function per command, each calling into search/.
+
+Commands import what they need when they run: torch and timm take seconds to import,
+and `hpsearch -h` should not wait for them.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ from pathlib import Path
 
 import optuna
 
-from search.report import best_summary, describe_space, export_csv
 from search.storage import DEFAULT_STORAGE, open_storage, safe_url, sqlite_path
-from search.study import RunOptions, run
-from spaces import get_space, list_spaces
 from trainers.data import DataError
-from trainers.models import WeightsUnavailable
 
 
 def cmd_run(args) -> int:
+    from search.study import RunOptions, run
+    from spaces import get_space
+
     space = get_space(args.space)
     opts = RunOptions(
         space=space,
@@ -37,6 +40,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_spaces(args) -> int:
+    from search.report import describe_space
+    from spaces import list_spaces
+
     for space in list_spaces():
         print(f"{space.name:10s} {space.task:10s} {space.summary}")
         print(f"{'':21s} data {space.data}, {space.image_size}px {space.resize}, {space.epochs} epochs, maximizes valid {space.metric}")
@@ -45,12 +51,16 @@ def cmd_spaces(args) -> int:
 
 
 def cmd_best(args) -> int:
+    from search.report import best_summary
+
     study = load_study(args.storage, args.study)
     print(best_summary(study))
     return 0
 
 
 def cmd_export(args) -> int:
+    from search.report import export_csv
+
     study = load_study(args.storage, args.study)
     rows = export_csv(study, Path(args.csv))
     print(f"wrote {rows} trials of {study.study_name!r} to {args.csv}")
@@ -62,7 +72,7 @@ def load_study(storage_url: str, name: str | None) -> optuna.Study:
     if database is not None and not database.exists():
         raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
     storage = open_storage(storage_url)
-    names = [s.study_name for s in optuna.get_all_studies(storage=storage)]
+    names = optuna.get_all_study_names(storage=storage)
     if name is None:
         if len(names) != 1:
             raise DataError(f"{safe_url(storage_url)} holds studies {names or 'none'}: name one with --study")
@@ -113,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--trials must be at least 1")
     try:
         return args.fn(args)
-    except (DataError, WeightsUnavailable, ValueError) as err:
+    except ValueError as err:  # our input errors: DataError, WeightsUnavailable, unknown names
         print(f"hpsearch: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,9 +17,9 @@ from search.objective import Objective, TrialFailed, make_config
 from search.report import format_table, skipped_summary
 from search.storage import artifact_store, open_storage, safe_url
 from spaces import Space
-from trainers.data import DataError
+from trainers.data import DataError, Discovery, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
-from trainers.prepare import Prepared, prepare, to_device
+from trainers.prepare import Prepared, prepare, resolve_source, to_device
 from trainers.tasks import get_task
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -58,9 +58,8 @@ def run(opts: RunOptions) -> dict | None:
     """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
     space = opts.space
     device = pick_device(opts.device)
-    prepared = prepare(opts.data or space.data, space.image_size, space.resize, space.split, opts.seed)
-    for line in skipped_summary(prepared.decoded.skipped):
-        tqdm.write(line)
+    source = opts.data or space.data
+    found = discover(resolve_source(source))
     study = optuna.create_study(
         storage=open_storage(opts.storage),
         study_name=opts.study_name,
@@ -68,8 +67,12 @@ def run(opts: RunOptions) -> dict | None:
         load_if_exists=True,
         pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
     )
+    check_same_images(study, found, source)  # before decoding anything
+    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress)
+    for line in skipped_summary(prepared.decoded.skipped):
+        tqdm.write(line)
+    check_same_split(study, prepared)
     store = artifact_store(opts.storage, opts.artifacts)
-    check_same_data(study, prepared, opts.data or space.data)
     record_data(study, prepared, opts, store)
     done = len(finished_trials(study))
     if done >= opts.trials:
@@ -90,21 +93,22 @@ def run(opts: RunOptions) -> dict | None:
     return test_best(study, space, data, store, options, opts.epochs)
 
 
-def check_same_data(study: optuna.Study, prepared: Prepared, source: str) -> None:
+def check_same_images(study: optuna.Study, found: Discovery, source: str) -> None:
     recorded = study.user_attrs.get("data")
-    if not recorded:
-        return
-    now = {"fingerprint": prepared.fingerprint, "split_digest": prepared.split_digest}
-    if recorded["fingerprint"] != now["fingerprint"]:
+    if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
-            f"study {study.study_name!r} was run on other images ({recorded['images']} images, fingerprint "
-            f"{recorded['fingerprint']}) than {source} now holds ({len(prepared.decoded.items)} images, fingerprint "
-            f"{now['fingerprint']}): use the same images, or name a new study with --study"
+            f"study {study.study_name!r} was run on other images ({recorded['files']} files, fingerprint "
+            f"{recorded['fingerprint']}) than {source} now holds ({len(found.items)} files, fingerprint "
+            f"{found.fingerprint}): use the same images, or name a new study with --study"
         )
-    if recorded["split_digest"] != now["split_digest"]:
+
+
+def check_same_split(study: optuna.Study, prepared: Prepared) -> None:
+    recorded = study.user_attrs.get("data")
+    if recorded and recorded["split_digest"] != prepared.split_digest:
         raise DataError(
             f"study {study.study_name!r} used another train/valid/test split (digest {recorded['split_digest']}, "
-            f"now {now['split_digest']}): keep the same --seed and split, or name a new study with --study"
+            f"now {prepared.split_digest}): keep the same --seed and split, or name a new study with --study"
         )
 
 
@@ -118,6 +122,7 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
             "source": opts.data or opts.space.data,
             "fingerprint": prepared.fingerprint,
             "split_digest": prepared.split_digest,
+            "files": len(prepared.found.items),
             "images": len(prepared.decoded.items),
             "class_names": prepared.class_names,
             "counts": prepared.counts(),
@@ -184,7 +189,8 @@ def test_best(study: optuna.Study, space: Space, data: TrainData, store, options
     if "weights_artifact" not in best.user_attrs:
         tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
         return None
-    config = make_config(space, best.params, epochs=epochs, seed=best.number, **options)
+    replay = optuna.trial.FixedTrial(best.params, number=best.number)  # suggest() again, as the trial saw it
+    config = make_config(space, space.suggest(replay), epochs=epochs, seed=best.number, **options)
     task = get_task(space.task)
     model = build_model(config, data, task)
     with tempfile.TemporaryDirectory() as tmp:

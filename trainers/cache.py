@@ -36,12 +36,12 @@ class Decoded:
     decoded: int  # how many files this call decoded: 0 when the cache was used
 
 
-def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None) -> Decoded:
+def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None, progress: bool = True) -> Decoded:
     key = hashlib.sha256(f"{FORMAT}:{found.fingerprint}:{size}:{mode}".encode()).hexdigest()[:20]
     folder = (root or cache_root()) / "arrays" / key
     decoded = 0
     if not (folder / "meta.json").exists():
-        decoded = _build(found.items, size, mode, folder)
+        decoded = _build(found.items, size, mode, folder, progress)
     meta = json.loads((folder / "meta.json").read_text())
     bad = meta["bad"]
     items = [i for i in found.items if i.digest not in bad]
@@ -59,7 +59,7 @@ def _decode_one(job: tuple[str, int, str]):
         return None, str(err)
 
 
-def _build(items: list[Item], size: int, mode: str, folder: Path) -> int:
+def _build(items: list[Item], size: int, mode: str, folder: Path, progress: bool) -> int:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
     jobs = [(str(i.path), size, mode) for i in items]
@@ -67,7 +67,7 @@ def _build(items: list[Item], size: int, mode: str, folder: Path) -> int:
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        bar = tqdm(desc=f"decoding images at {size}px", total=len(jobs), unit="img", leave=False, disable=not jobs)
+        bar = tqdm(desc=f"decoding images at {size}px", total=len(jobs), unit="img", leave=False, disable=not (jobs and progress))
         for result in pool.map(_decode_one, jobs):
             results.append(result)
             bar.update()

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from trainers.images import EXTENSIONS
 
@@ -149,6 +148,8 @@ def stratified_split(items: list[Item], fractions=(0.6, 0.2, 0.2), seed: int = 0
     Items come sorted by content, so neither file paths nor discovery order change the result.
     A manifest's split column, where given, is used as it is.
     """
+    from sklearn.model_selection import train_test_split  # slow to import; only needed here
+
     labels = [i.label for i in items]
     if items and all(i.split for i in items):
         check_classes(labels)

@@ -17,7 +17,7 @@ from torch import nn
 _OURS: dict[str, Callable[[], nn.Module]] = {}
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(ValueError):
     """Pretrained weights were asked for and cannot be had."""
 
 

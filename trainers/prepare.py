@@ -46,9 +46,12 @@ def resolve_source(source: str) -> Path:
     return Path(source)
 
 
-def prepare(source: str, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0) -> Prepared:
-    found = discover(resolve_source(source))
-    decoded = decode_once(found, size, resize)
+def prepare(
+    source: str | Discovery, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0, progress: bool = True
+) -> Prepared:
+    """Decode (once) and split; `source` may be a Discovery already made, to check its fingerprint first."""
+    found = source if isinstance(source, Discovery) else discover(resolve_source(source))
+    decoded = decode_once(found, size, resize, progress=progress)
     split = stratified_split(decoded.items, fractions, seed)
     class_names = sorted({i.label for i in decoded.items})
     return Prepared(found, decoded, split, class_names)

@@ -1,0 +1,40 @@
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Every test process (and every hpsearch it starts) uses a throwaway cache, never the user's.
+os.environ.setdefault("HPSEARCH_CACHE", tempfile.mkdtemp(prefix="hpsearch-test-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TINY_SPACE = Path(__file__).parent / "tiny_space.py"
+CLASSES = {"circle": (200, 40, 40), "square": (40, 160, 40), "stripe": (40, 40, 200)}
+
+
+def write_tiny_images(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """Three easy classes of small real image files, in class folders."""
+    rng = np.random.default_rng(seed)
+    for label, color in CLASSES.items():
+        (root / label / "nested").mkdir(parents=True, exist_ok=True)
+        for n in range(per_class):
+            pixels = np.full((20, 24, 3), 235, np.uint8)
+            if label == "circle":
+                yy, xx = np.mgrid[:20, :24]
+                pixels[(yy - 10) ** 2 + (xx - 12) ** 2 < 36] = color
+            elif label == "square":
+                pixels[5:15, 7:17] = color
+            else:
+                pixels[:, ::4] = color
+            pixels = np.clip(pixels + rng.integers(-20, 20, pixels.shape), 0, 255).astype(np.uint8)
+            sub = root / label / ("nested" if n % 3 == 0 else "")
+            ext = ".PNG" if n % 2 else ".jpg"
+            Image.fromarray(pixels).save(sub / f"{label}{n}{ext}", "PNG" if ext == ".PNG" else "JPEG")
+    return root
+
+
+@pytest.fixture
+def tiny_images(tmp_path) -> Path:
+    return write_tiny_images(tmp_path / "images")

@@ -1,0 +1,58 @@
+import pytest
+import torch
+from torch import nn
+
+from trainers.augment import Augment
+from trainers.loop import Diverged, TrainConfig, train
+from trainers.models import _OURS, create_model, register_model
+from trainers.prepare import prepare, to_device
+from trainers.tasks import get_task
+
+
+@pytest.fixture
+def data(tiny_images):
+    return to_device(prepare(str(tiny_images), 16, "stretch"), get_task("classify"), torch.device("cpu"))
+
+
+def test_training_learns_and_reports_every_epoch(data):
+    reports = []
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=6, augment=Augment(0.1, 0.02, 0.05))
+    result = train(config, data, get_task("classify"), "f1_weighted", report=lambda e, m: reports.append((e, m)), progress=False)
+    assert [e for e, _ in reports] == [1, 2, 3, 4, 5, 6]
+    assert set(reports[0][1]) == {"train_loss", "valid_loss", "valid_accuracy", "valid_f1_weighted"}
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.best["valid_f1_weighted"] == max(m["valid_f1_weighted"] for _, m in reports)
+    assert result.best["valid_f1_weighted"] > 0.6  # three easy classes
+    assert set(result.state_dict) == set(create_model("baseline", 3).state_dict()) and result.total_params == 238_793
+
+
+def test_a_report_callback_can_stop_training(data):
+    class Stop(Exception):
+        pass
+
+    def report(epoch, metrics):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(TrainConfig(model="baseline", batch_size=8, lr=1e-3, epochs=5), data, get_task("classify"), "f1_weighted", report, progress=False)
+
+
+@register_model
+def nan_cnn() -> nn.Module:
+    """A backbone whose features turn to NaN: the loss does too."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0), nn.Identity())
+    net[3].forward = lambda x: x * float("nan")
+    net.num_features = 4
+    return net
+
+
+def test_nan_loss_stops_training(data):
+    assert "nan_cnn" in _OURS
+    with pytest.raises(Diverged, match="nan"):
+        train(TrainConfig(model="nan_cnn", batch_size=8, lr=1e-3, epochs=2), data, get_task("classify"), "f1_weighted", progress=False)
+
+
+def test_unknown_options_fail_loudly():
+    with pytest.raises(ValueError, match="unknown optimizer 'sgdd'"):
+        TrainConfig(model="baseline", batch_size=8, lr=1e-3, optimizer="sgdd")

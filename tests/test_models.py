@@ -1,0 +1,47 @@
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from trainers.models import WeightsUnavailable, count_parameters, create_model, list_models
+
+MODELS = list_models() + ["mobilenetv2_100", "resnet50", "efficientnet_b0"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_builds_and_trains_a_step(name):
+    model = create_model(name, num_outputs=3)
+    x = torch.rand(2, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (2, 3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_baseline_has_the_stated_parameter_count():
+    assert count_parameters(create_model("baseline", 3)) == (238_793, 238_793)
+
+
+def test_pretrained_weights_from_a_local_file_and_freezing(tmp_path):
+    reference = timm.create_model("mobilenetv2_100", pretrained=False, num_classes=0)
+    save_file(reference.state_dict(), str(tmp_path / "mobilenetv2_100.safetensors"))
+    model = create_model("mobilenetv2_100", 3, pretrained=True, weights=tmp_path, trainable_blocks=2)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value)
+    trainable, total = count_parameters(model)
+    head = sum(p.numel() for p in model.head.parameters())
+    # timm's last two fine-grained groups (320,000 + 886,080) and the head train; the rest is frozen
+    assert trainable == 320_000 + 886_080 + head and total == 2_223_872 + head
+    assert not model.backbone.conv_stem.weight.requires_grad
+
+
+def test_missing_pretrained_weights_give_one_clear_error(tmp_path):
+    with pytest.raises(WeightsUnavailable, match="no weights for 'resnet50' in"):
+        create_model("resnet50", 3, pretrained=True, weights=tmp_path)
+    with pytest.raises(WeightsUnavailable, match="pass --weights FILE_OR_FOLDER .* or turn pretraining off"):
+        create_model("resnet50", 3, pretrained=True)  # offline: timm cannot fetch them
+
+
+def test_unknown_model_is_named():
+    with pytest.raises(ValueError, match="unknown model 'resnet5000'"):
+        create_model("resnet5000", 3)

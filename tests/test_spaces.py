@@ -1,0 +1,30 @@
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.report import describe_space
+from search.study import RunOptions, run
+from spaces import get_space, list_spaces
+
+
+@pytest.mark.parametrize("space", list_spaces(), ids=lambda s: s.name)
+def test_every_space_runs_a_trial_on_its_builtin_data(space, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    evaluation = run(RunOptions(space=space, storage=storage, study_name=space.name, trials=1, epochs=1, progress=False))
+    study = optuna.load_study(study_name=space.name, storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+    assert study.user_attrs["data"]["images"] >= 1500
+    assert 0 <= evaluation["table"]["test"][space.metric] <= 1
+    assert describe_space(space).startswith("model: ")
+
+
+def test_a_space_file_registers_one_space(tmp_path):
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "from spaces import Space, register\n"
+        "register(Space(name='mine', task='classify', data='/data', summary='mine',\n"
+        "               suggest=lambda t: {'model': 'baseline', 'batch_size': 8, 'lr': 1e-3}))\n"
+    )
+    assert get_space(str(path)).name == "mine"
+    with pytest.raises(ValueError, match="does not exist"):
+        get_space(str(tmp_path / "missing.py"))

@@ -1,0 +1,110 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import TINY_SPACE
+from search.study import RunOptions, run
+from spaces import Space
+from trainers.data import DataError
+
+BIN = Path(sys.executable).parent
+
+
+def hpsearch(*args, cwd, check=True):
+    result = subprocess.run([BIN / "hpsearch", *map(str, args)], cwd=cwd, capture_output=True, text=True, env=dict(os.environ))
+    if check and result.returncode != 0:
+        raise AssertionError(f"hpsearch {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def optuna_trials(storage: str, study: str) -> list[dict]:
+    out = subprocess.run(
+        [BIN / "optuna", "trials", "--storage", storage, "--study-name", study, "-f", "json"],
+        capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_study_runs_continues_to_n_and_stops_there(tiny_images, tmp_path):
+    run_args = ["run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet"]
+    first = hpsearch(*run_args, "--trials", 3, cwd=tmp_path)
+    assert (tmp_path / "studies.db").exists()  # the default storage, in the working directory
+    assert "| test  |" in first.stdout + first.stderr  # the best model's train/valid/test table
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    trials = optuna_trials(storage, "tiny")  # Optuna's own CLI reads what we wrote
+    assert len(trials) == 3 and {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+
+    hpsearch(*run_args, "--trials", 5, cwd=tmp_path)
+    trials = optuna_trials(storage, "tiny")
+    assert sorted(t["number"] for t in trials) == [0, 1, 2, 3, 4]
+
+    again = hpsearch(*run_args, "--trials", 5, cwd=tmp_path)
+    assert "already has 5 finished trials" in again.stdout + again.stderr
+    assert len(optuna_trials(storage, "tiny")) == 5
+
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    best = study.best_trial
+    assert {"total_params", "trainable_params", "epochs_run", "seconds", "device", "epochs", "weights_artifact"} <= set(best.user_attrs)
+    assert best.user_attrs["total_params"] == 238_793 and best.user_attrs["device"] == "cpu"
+    assert study.user_attrs["data"]["images"] == 36
+    table = study.user_attrs["best_evaluation"]["table"]
+    assert set(table) == {"train", "valid", "test"} and 0 <= table["test"]["f1_weighted"] <= 1
+    assert list((tmp_path / "artifacts").iterdir())  # weights and splits.csv in the artifact store
+
+    shown = hpsearch("best", cwd=tmp_path).stdout
+    assert f"best trial {best.number}" in shown and "lr = " in shown
+    hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
+    header, *rows = (tmp_path / "trials.csv").read_text().splitlines()
+    assert len(rows) == 5 and "params_lr" in header and "user_attrs_seconds" in header
+
+
+def test_other_images_are_refused_and_nothing_stored_is_lost(tiny_images, tmp_path):
+    run_args = ["run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials"]
+    hpsearch(*run_args, 1, cwd=tmp_path)
+    before = (tmp_path / "studies.db").read_bytes()
+    next(tiny_images.rglob("*.PNG")).unlink()
+    refused = hpsearch(*run_args, 2, cwd=tmp_path, check=False)
+    assert refused.returncode == 2
+    assert "was run on other images" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "studies.db").read_bytes() == before
+
+
+def test_bad_input_gives_one_line_before_any_work(tmp_path):
+    missing = hpsearch("run", "--space", "checkbox", "--data", tmp_path / "nope", cwd=tmp_path, check=False)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"hpsearch: error: data path {tmp_path / 'nope'} does not exist: pass --data a folder of class folders or a CSV manifest"
+    ]
+    unknown = hpsearch("run", "--space", "chekbox", cwd=tmp_path, check=False)
+    assert unknown.returncode == 2 and "unknown space 'chekbox'" in unknown.stderr
+    none = hpsearch("best", cwd=tmp_path, check=False)
+    assert none.returncode == 2 and "no database at studies.db" in none.stderr
+    assert not (tmp_path / "studies.db").exists()
+
+
+def nan_then_fine(trial) -> dict:
+    # trial 1 trains a model whose loss is NaN (registered in test_loop); the others are ordinary
+    return {
+        "model": "nan_cnn" if trial.number == 1 else "baseline",
+        "batch_size": 8,
+        "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True),
+    }
+
+
+def test_a_nan_trial_is_recorded_and_the_study_goes_on(tiny_images, tmp_path):
+    import test_loop  # noqa: F401  registers nan_cnn
+
+    space = Space(name="nan", task="classify", data=str(tiny_images), suggest=nan_then_fine, summary="",
+                  image_size=16, resize="stretch", epochs=1)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    run(RunOptions(space=space, storage=storage, study_name="nan", trials=3, progress=False))
+    trials = optuna.load_study(study_name="nan", storage=storage).trials
+    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert trials[1].state == TrialState.FAIL and "nan" in trials[1].user_attrs["fail_reason"]
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
