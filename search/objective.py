@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -50,7 +51,7 @@ def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
         "class_names": data.class_names,
         "image_size": int(data.images.shape[-1]),
         "resize": space.resize,
-        "normalize": "imagenet" if config.pretrained else {"mean": data.mean, "std": data.std},
+        "normalize": "imagenet" if config.starts_pretrained else {"mean": data.mean, "std": data.std},
     }
 
 
@@ -63,7 +64,7 @@ class Objective:
         config = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         metric = self.space.metric
         trial.set_user_attr("device", str(self.data.device))
-        history = []
+        history, start = [], time.perf_counter()
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             history.append(metrics)
@@ -74,6 +75,9 @@ class Objective:
 
         try:
             result = train(config, self.data, self.task, metric, report, progress=self.progress)
+        except KeyboardInterrupt:  # Optuna marks the trial failed; say why
+            trial.set_user_attr("fail_reason", "interrupted")
+            raise
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned_reason", str(pruned))
             raise
@@ -85,8 +89,9 @@ class Objective:
             if "can't allocate memory" not in str(err):
                 raise
             raise self._fail(trial, f"out of memory: {str(err).splitlines()[0]}") from err
-        finally:
+        finally:  # for pruned and failed trials too
             trial.set_user_attr("epochs_run", len(history))
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
         self._record(trial, config, result)
         return result.best[f"valid_{metric}"]
 
@@ -100,7 +105,6 @@ class Objective:
     def _record(self, trial: optuna.Trial, config: TrainConfig, result: TrainResult) -> None:
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
-        trial.set_user_attr("seconds", round(result.seconds, 2))
         trial.set_user_attr("best_epoch", result.best_epoch)
         value = result.best[f"valid_{self.space.metric}"]
         others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]

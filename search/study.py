@@ -19,6 +19,7 @@ from search.storage import artifact_store, open_storage, safe_url
 from spaces import Space
 from trainers.data import DataError, Discovery, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
+from trainers.models import create_model, is_ours
 from trainers.prepare import Prepared, prepare, resolve_source, to_device
 from trainers.tasks import get_task
 
@@ -68,6 +69,9 @@ def run(opts: RunOptions) -> dict | None:
         pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
     )
     check_same_images(study, found, source)  # before decoding anything
+    pretrained = space.pretrained if opts.pretrained is None else opts.pretrained
+    if pretrained:
+        check_weights(space, opts.weights)
     prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress)
     for line in skipped_summary(prepared.decoded.skipped):
         tqdm.write(line)
@@ -101,6 +105,19 @@ def check_same_images(study: optuna.Study, found: Discovery, source: str) -> Non
             f"{recorded['fingerprint']}) than {source} now holds ({len(found.items)} files, fingerprint "
             f"{found.fingerprint}): use the same images, or name a new study with --study"
         )
+
+
+def check_weights(space: Space, weights: str | None) -> None:
+    """Load each pretrained model the space may pick once now, so that missing weights stop the run
+    with one error before any trial, not in every trial."""
+    trial = optuna.create_study().ask()
+    space.suggest(trial)
+    choice = trial.distributions.get("model")
+    names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else [trial.params.get("model")]
+    for name in names:
+        if name and not is_ours(name):
+            tqdm.write(f"checking pretrained weights for {name}")
+            create_model(name, 2, pretrained=True, weights=weights)
 
 
 def check_same_split(study: optuna.Study, prepared: Prepared) -> None:

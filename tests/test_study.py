@@ -108,3 +108,31 @@ def test_a_nan_trial_is_recorded_and_the_study_goes_on(tiny_images, tmp_path):
     assert [t.state for t in trials].count(TrialState.FAIL) == 1
     assert trials[1].state == TrialState.FAIL and "nan" in trials[1].user_attrs["fail_reason"]
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
+
+
+def test_pretrained_weights_are_checked_once_before_any_trial(tiny_images, tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    from trainers.models import WeightsUnavailable
+
+    def suggest(trial):
+        return {"model": trial.suggest_categorical("model", ["baseline", "mobilenetv2_100"]), "batch_size": 8, "lr": 1e-3}
+
+    space = Space(name="pre", task="classify", data=str(tiny_images), suggest=suggest, summary="",
+                  image_size=16, resize="stretch", epochs=1, pretrained=True, trainable_blocks=2)
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    options = dict(space=space, storage=storage, study_name="pre", trials=2, weights=str(weights), progress=False)
+    with pytest.raises(WeightsUnavailable, match="no weights for 'mobilenetv2_100' in"):
+        run(RunOptions(**options))
+    assert optuna.load_study(study_name="pre", storage=storage).trials == []
+
+    save_file(timm.create_model("mobilenetv2_100", num_classes=0).state_dict(), str(weights / "mobilenetv2_100.safetensors"))
+    run(RunOptions(**options))
+    trials = optuna.load_study(study_name="pre", storage=storage).trials
+    assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:  # pretrained mobilenet trains its last two blocks; the baseline trains all of itself
+        frozen = t.user_attrs["trainable_params"] < t.user_attrs["total_params"]
+        assert frozen == (t.params["model"] == "mobilenetv2_100")

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from trainers.augment import Augment
-from trainers.models import count_parameters, create_model
+from trainers.models import count_parameters, create_model, is_ours
 from trainers.tasks import Task
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -56,6 +56,10 @@ class TrainConfig:
     augment: Augment = field(default_factory=Augment)
     seed: int = 0
     eval_batch_size: int = 512
+
+    @property
+    def starts_pretrained(self) -> bool:
+        return self.pretrained and not is_ours(self.model)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -133,7 +137,7 @@ def _autocast(device: torch.device):
 
 
 def _normalize(x: torch.Tensor, config: TrainConfig, data: TrainData) -> torch.Tensor:
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.pretrained else (data.mean, data.std)
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.starts_pretrained else (data.mean, data.std)
     mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std

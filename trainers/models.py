@@ -82,13 +82,11 @@ def create_model(
 ) -> Classifier:
     """Build `name` with a head of `num_outputs`.
 
-    pretrained: load ImageNet weights, from `weights` (a file, or a folder holding `<name>.safetensors`,
+    pretrained: for timm models, load ImageNet weights from `weights` (a file, or a folder holding `<name>.safetensors`,
     `<name>.pth` or `<name>/model.safetensors`) or else timm's own loading (its local cache when offline).
     trainable_blocks: with pretrained weights, freeze all but the last N of timm's blocks; the head always trains.
     """
-    if is_ours(name):
-        if pretrained:
-            raise WeightsUnavailable(f"model {name!r} has no pretrained weights: turn pretraining off")
+    if is_ours(name):  # our own models have no ImageNet weights: they always start from scratch
         return Classifier(_OURS[name](), num_outputs, hidden)
     if not timm.is_model(name):
         raise ValueError(f"unknown model {name!r}: use one of {', '.join(list_models())} or a timm model name")
