@@ -75,10 +75,11 @@ def load_study(storage_url: str, name: str | None) -> optuna.Study:
     names = optuna.get_all_study_names(storage=storage)
     if name is None:
         if len(names) != 1:
-            raise DataError(f"{safe_url(storage_url)} holds studies {names or 'none'}: name one with --study")
+            held = f"studies {', '.join(names)}" if names else "no study"
+            raise DataError(f"{safe_url(storage_url)} holds {held}: name one with --study")
         name = names[0]
     if name not in names:
-        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {names or 'none'}")
+        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
     if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
         raise DataError(f"study {name!r} has no completed trial yet")

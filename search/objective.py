@@ -71,7 +71,8 @@ class Objective:
             trial.set_user_attr("epochs", history)
             trial.report(metrics[f"valid_{metric}"], epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"valid {metric} {metrics[f'valid_{metric}']:.4f} at epoch {epoch} is below the median")
+                pruner = type(trial.study.pruner).__name__
+                raise optuna.TrialPruned(f"{pruner} at epoch {epoch}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
 
         try:
             result = train(config, self.data, self.task, metric, report, progress=self.progress)
@@ -83,10 +84,8 @@ class Objective:
             raise
         except Diverged as err:
             raise self._fail(trial, str(err)) from err
-        except torch.OutOfMemoryError as err:
-            raise self._fail(trial, f"out of memory: {str(err).splitlines()[0]}") from err
-        except RuntimeError as err:
-            if "can't allocate memory" not in str(err):
+        except RuntimeError as err:  # torch.OutOfMemoryError on CUDA; the CPU allocator says it in words
+            if not (isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)):
                 raise
             raise self._fail(trial, f"out of memory: {str(err).splitlines()[0]}") from err
         finally:  # for pruned and failed trials too

@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 
 from search.objective import Objective, TrialFailed, make_config
 from search.report import format_table, skipped_summary
-from search.storage import artifact_store, open_storage, safe_url
+from search.storage import artifact_store, open_storage, safe_url, sqlite_path
 from spaces import Space
-from trainers.data import DataError, Discovery, discover
+from trainers.data import DataError, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
 from trainers.models import create_model, is_ours
 from trainers.prepare import Prepared, prepare, resolve_source, to_device
@@ -59,8 +59,7 @@ def run(opts: RunOptions) -> dict | None:
     """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
     space = opts.space
     device = pick_device(opts.device)
-    source = opts.data or space.data
-    found = discover(resolve_source(source))
+    prepared = checked_data(opts, recorded_data(opts.storage, opts.study_name))  # data errors come before the study
     study = optuna.create_study(
         storage=open_storage(opts.storage),
         study_name=opts.study_name,
@@ -68,14 +67,6 @@ def run(opts: RunOptions) -> dict | None:
         load_if_exists=True,
         pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
     )
-    check_same_images(study, found, source)  # before decoding anything
-    pretrained = space.pretrained if opts.pretrained is None else opts.pretrained
-    if pretrained:
-        check_weights(space, opts.weights)
-    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress)
-    for line in skipped_summary(prepared.decoded.skipped):
-        tqdm.write(line)
-    check_same_split(study, prepared)
     store = artifact_store(opts.storage, opts.artifacts)
     record_data(study, prepared, opts, store)
     done = len(finished_trials(study))
@@ -92,19 +83,43 @@ def run(opts: RunOptions) -> dict | None:
         study.optimize(
             objective,
             catch=(TrialFailed,),
-            callbacks=[_stop_at(opts.trials), _Progress(bar, space.metric), _stop_on_failures()],
+            callbacks=[_stop_at(opts.trials), _Progress(bar, opts.space.metric), _stop_on_failures()],
         )
     return test_best(study, space, data, store, options, opts.epochs)
 
 
-def check_same_images(study: optuna.Study, found: Discovery, source: str) -> None:
-    recorded = study.user_attrs.get("data")
+def recorded_data(url: str, study_name: str) -> dict:
+    """What an existing study recorded of its data; empty for a new study. Creates no database file."""
+    database = sqlite_path(url)
+    if database is not None and not database.exists():
+        return {}
+    storage = open_storage(url)
+    if study_name not in optuna.get_all_study_names(storage):
+        return {}
+    return optuna.load_study(study_name=study_name, storage=storage).user_attrs.get("data", {})
+
+
+def checked_data(opts: RunOptions, recorded: dict) -> Prepared:
+    """Find, check and decode the data: other images than the study's are refused before decoding."""
+    space, source = opts.space, opts.data or opts.space.data
+    found = discover(resolve_source(source))
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
-            f"study {study.study_name!r} was run on other images ({recorded['files']} files, fingerprint "
+            f"study {opts.study_name!r} was run on other images ({recorded['files']} files, fingerprint "
             f"{recorded['fingerprint']}) than {source} now holds ({len(found.items)} files, fingerprint "
             f"{found.fingerprint}): use the same images, or name a new study with --study"
         )
+    if space.pretrained if opts.pretrained is None else opts.pretrained:
+        check_weights(space, opts.weights)
+    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress)
+    for line in skipped_summary(prepared.decoded.skipped):
+        tqdm.write(line)
+    if recorded and recorded["split_digest"] != prepared.split_digest:
+        raise DataError(
+            f"study {opts.study_name!r} used another train/valid/test split (digest {recorded['split_digest']}, "
+            f"now {prepared.split_digest}): keep the same --seed and split, or name a new study with --study"
+        )
+    return prepared
 
 
 def check_weights(space: Space, weights: str | None) -> None:
@@ -118,15 +133,6 @@ def check_weights(space: Space, weights: str | None) -> None:
         if name and not is_ours(name):
             tqdm.write(f"checking pretrained weights for {name}")
             create_model(name, 2, pretrained=True, weights=weights)
-
-
-def check_same_split(study: optuna.Study, prepared: Prepared) -> None:
-    recorded = study.user_attrs.get("data")
-    if recorded and recorded["split_digest"] != prepared.split_digest:
-        raise DataError(
-            f"study {study.study_name!r} used another train/valid/test split (digest {recorded['split_digest']}, "
-            f"now {prepared.split_digest}): keep the same --seed and split, or name a new study with --study"
-        )
 
 
 def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store) -> None:

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from torch import nn
 
 # Every test process (and every hpsearch it starts) uses a throwaway cache, never the user's.
 os.environ.setdefault("HPSEARCH_CACHE", tempfile.mkdtemp(prefix="hpsearch-test-cache-"))
@@ -38,3 +40,29 @@ def write_tiny_images(root: Path, per_class: int = 12, seed: int = 0) -> Path:
 @pytest.fixture
 def tiny_images(tmp_path) -> Path:
     return write_tiny_images(tmp_path / "images")
+
+
+def _nan_cnn() -> nn.Module:
+    """Features that turn to NaN, so the loss does too."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Identity())
+    net[3].forward = lambda x: x * float("nan")
+    net.num_features = 4
+    return net
+
+
+def _greedy_cnn() -> nn.Module:
+    """Asks the real allocator for a petabyte: a real out-of-memory error."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Identity())
+    net[3].forward = lambda x: x + torch.empty(2**50, dtype=torch.uint8).sum()
+    net.num_features = 4
+    return net
+
+
+@pytest.fixture
+def broken_models():
+    """Registers nan_cnn and greedy_cnn for one test, then takes them out of the registry again."""
+    from trainers.models import _OURS
+
+    _OURS.update(nan_cnn=_nan_cnn, greedy_cnn=_greedy_cnn)
+    yield
+    del _OURS["nan_cnn"], _OURS["greedy_cnn"]

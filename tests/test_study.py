@@ -89,24 +89,23 @@ def test_bad_input_gives_one_line_before_any_work(tmp_path):
 
 
 def nan_then_fine(trial) -> dict:
-    # trial 1 trains a model whose loss is NaN (registered in test_loop); the others are ordinary
+    # trial 1's loss becomes NaN, trial 2 runs out of memory (models of the broken_models fixture)
     return {
-        "model": "nan_cnn" if trial.number == 1 else "baseline",
+        "model": {1: "nan_cnn", 2: "greedy_cnn"}.get(trial.number, "baseline"),
         "batch_size": 8,
         "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True),
     }
 
 
-def test_a_nan_trial_is_recorded_and_the_study_goes_on(tiny_images, tmp_path):
-    import test_loop  # noqa: F401  registers nan_cnn
-
+def test_nan_and_out_of_memory_trials_are_recorded_and_the_study_goes_on(tiny_images, tmp_path, broken_models):
     space = Space(name="nan", task="classify", data=str(tiny_images), suggest=nan_then_fine, summary="",
                   image_size=16, resize="stretch", epochs=1)
     storage = f"sqlite:///{tmp_path / 's.db'}"
     run(RunOptions(space=space, storage=storage, study_name="nan", trials=3, progress=False))
     trials = optuna.load_study(study_name="nan", storage=storage).trials
-    assert [t.state for t in trials].count(TrialState.FAIL) == 1
+    assert [t.state for t in trials].count(TrialState.FAIL) == 2
     assert trials[1].state == TrialState.FAIL and "nan" in trials[1].user_attrs["fail_reason"]
+    assert trials[2].state == TrialState.FAIL and trials[2].user_attrs["fail_reason"].startswith("out of memory")
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
 
 
@@ -127,7 +126,7 @@ def test_pretrained_weights_are_checked_once_before_any_trial(tiny_images, tmp_p
     options = dict(space=space, storage=storage, study_name="pre", trials=2, weights=str(weights), progress=False)
     with pytest.raises(WeightsUnavailable, match="no weights for 'mobilenetv2_100' in"):
         run(RunOptions(**options))
-    assert optuna.load_study(study_name="pre", storage=storage).trials == []
+    assert not (tmp_path / "s.db").exists()  # refused before any study was made
 
     save_file(timm.create_model("mobilenetv2_100", num_classes=0).state_dict(), str(weights / "mobilenetv2_100.safetensors"))
     run(RunOptions(**options))
@@ -136,3 +135,13 @@ def test_pretrained_weights_are_checked_once_before_any_trial(tiny_images, tmp_p
     for t in trials:  # pretrained mobilenet trains its last two blocks; the baseline trains all of itself
         frozen = t.user_attrs["trainable_params"] < t.user_attrs["total_params"]
         assert frozen == (t.params["model"] == "mobilenetv2_100")
+
+
+def test_a_data_error_leaves_no_study_behind(tiny_images, tmp_path):
+    for path in sorted((tiny_images / "circle").rglob("*.*"))[2:]:
+        path.unlink()
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    failed = hpsearch("run", "--space", TINY_SPACE, "--data", tiny_images, "--storage", storage, "--quiet", cwd=tmp_path, check=False)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines()[-1].startswith("hpsearch: error: class 'circle' has 2 images")
+    assert optuna.get_all_study_names(storage) == []

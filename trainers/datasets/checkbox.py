@@ -81,7 +81,7 @@ def _mark(rng, draw, box) -> None:
     x0, y0, x1, y1 = box
     side = x1 - x0
     color = tuple(int(v) for v in rng.integers(0, 120, 3))
-    weight = max(1, int(side * rng.uniform(0.06, 0.2)))
+    weight = max(2, int(side * rng.uniform(0.1, 0.22)))  # thinner marks vanish at 32 px: noise, not difficulty
     inset = side * rng.uniform(0.12, 0.3)
     kind = rng.choice(["tick", "cross", "fill"], p=[0.5, 0.3, 0.2])
     if kind == "tick":
