@@ -27,8 +27,9 @@ register(
         epochs=10,
         augment=Augment(brightness=0.2, hue=0.05, translate=0.1),
         trainable_blocks=2,  # with --pretrained: the seed fine-tunes the last two blocks
-        # Most trials stop after 1 or 3 epochs unless they are among the best third there: on two CPU
-        # cores the median pruner let 6 trials take 5.5 minutes, most of them running all 10 epochs.
-        pruner=lambda: optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3),
+        # A trial goes on past epochs 1, 3 and 9 only while it is in the best third of all trials there.
+        # On two CPU cores the median pruner let 6 trials take 5.5 minutes, and Hyperband's cautious
+        # bracket stopped many trials only at epoch 9 (50 trials: 1,133 s of training).
+        pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
     )
 )
