@@ -71,7 +71,8 @@ def run(opts: RunOptions) -> dict | None:
     record_data(study, prepared, opts, store)
     done = len(finished_trials(study))
     if done >= opts.trials:
-        tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): nothing to do")
+        tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): "
+                   f"nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
         return study.user_attrs.get("best_evaluation")
     # a fresh seed per session: the same seed would repeat the random start-up trials on resume
     study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials), n_startup_trials=10)
