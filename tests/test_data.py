@@ -1,5 +1,6 @@
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from trainers.cache import decode_once
-from trainers.data import DataError, discover, stratified_split
+from trainers.data import DataError, discover
 from trainers.images import load_rgb, resize_square
 from trainers.prepare import prepare
 
@@ -166,17 +167,11 @@ def test_split_is_identical_across_processes_and_paths(tiny_images, tmp_path):
     for folder, hash_seed in ((tiny_images, "1"), (moved, "2")):
         out = subprocess.run(
             [sys.executable, "-c", SPLIT_IN_A_NEW_PROCESS, str(folder)],
-            capture_output=True, text=True, check=True, env={**_env(), "PYTHONHASHSEED": hash_seed},
+            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed},
         )
         digests.add(out.stdout.strip())
     assert len(digests) == 1
     assert prepare(str(tiny_images), 16, "stretch").split_digest in digests
-
-
-def _env():
-    import os
-
-    return dict(os.environ)
 
 
 def test_images_are_decoded_once_across_runs(tiny_images, tmp_path):

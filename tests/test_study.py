@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ from optuna.trial import TrialState
 from conftest import TINY_SPACE
 from search.study import RunOptions, run
 from spaces import Space
-from trainers.data import DataError
 
 BIN = Path(sys.executable).parent
 
