@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from search.storage import DEFAULT_STORAGE, open_storage, safe_url, sqlite_path
+from search.storage import DEFAULT_STORAGE, default_artifacts_dir, open_storage, safe_url, sqlite_path
 from trainers.data import DataError
 
 
@@ -54,7 +54,15 @@ def cmd_best(args) -> int:
     from search.report import best_summary
 
     study = load_study(args.storage, args.study)
-    print(best_summary(study))
+    print(best_summary(study, Path(args.artifacts) if args.artifacts else default_artifacts_dir(args.storage)))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from search.report import status_summary
+
+    study = load_study(args.storage, args.study, need_complete=False)
+    print(status_summary(study, args.trials or study.user_attrs.get("trials_wanted")))
     return 0
 
 
@@ -67,7 +75,7 @@ def cmd_export(args) -> int:
     return 0
 
 
-def load_study(storage_url: str, name: str | None) -> optuna.Study:
+def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
     database = sqlite_path(storage_url)
     if database is not None and not database.exists():
         raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
@@ -81,7 +89,7 @@ def load_study(storage_url: str, name: str | None) -> optuna.Study:
     if name not in names:
         raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
-    if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
         raise DataError(f"study {name!r} has no completed trial yet")
     return study
 
@@ -111,7 +119,10 @@ def parser() -> argparse.ArgumentParser:
 
     spaces = commands.add_parser("spaces", help="list the search spaces", description="list the search spaces")
     spaces.set_defaults(fn=cmd_spaces)
-    command("best", cmd_best, "show the best trial's parameters and metrics", "study name (default: the only one)")
+    best = command("best", cmd_best, "show the best trial's parameters, metrics and model files", "study name (default: the only one)")
+    best.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    status = command("status", cmd_status, "trials by state, the best so far, trials per hour, time left", "study name (default: the only one)")
+    status.add_argument("--trials", type=int, help="the finished trials wanted (default: what the last run asked for)")
     export = command("export", cmd_export, "write every trial to a CSV file", "study name (default: the only one)")
     export.add_argument("--csv", required=True, help="the CSV file to write")
     return top
@@ -120,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if getattr(args, "trials", 1) < 1:
+    if getattr(args, "trials", None) is not None and args.trials < 1:
         parser().error("--trials must be at least 1")
     try:
         return args.fn(args)

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+from optuna.trial import TrialState
 
 SHOW_SKIPPED = 5
 
@@ -30,16 +31,38 @@ def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def best_summary(study: optuna.Study) -> str:
+def best_summary(study: optuna.Study, artifacts: Path) -> str:
     best = study.best_trial
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
     lines += [f"  {k} = {v}" for k, v in best.params.items()]
     for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "seconds", "device"):
         if key in best.user_attrs:
             lines.append(f"  {key}: {best.user_attrs[key]}")
+    for key, what in (("weights_artifact", "weights (safetensors)"), ("model_artifact", "model card (JSON)")):
+        if key in best.user_attrs:
+            lines.append(f"  {what}: {artifacts / best.user_attrs[key]}")
     evaluation = study.user_attrs.get("best_evaluation")
     if evaluation and evaluation["trial"] == best.number:
         lines.append(format_table(evaluation["table"], columns=("accuracy", "f1_weighted")))
+    return "\n".join(lines)
+
+
+def status_summary(study: optuna.Study, wanted: int | None) -> str:
+    """Trials by state, the best so far, trials per hour and the time left to `wanted` finished trials."""
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name.lower() for t in trials)
+    lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")]
+    if any(t.state == TrialState.COMPLETE for t in trials):
+        lines.append(f"best so far: {study.best_value:.4f} (trial {study.best_trial.number}) {study.best_trial.params}")
+    ended = sorted(t.datetime_complete for t in trials if t.datetime_complete)
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    if ended:
+        hours = max((ended[-1] - min(starts)).total_seconds() / 3600, 1e-9)
+        rate = len(ended) / hours
+        lines.append(f"{rate:.1f} trials per hour")
+        finished = states["complete"] + states["pruned"]
+        if wanted and finished < wanted:
+            lines.append(f"{finished} of {wanted} finished; about {(wanted - finished) / rate * 60:.0f} minutes to go")
     return "\n".join(lines)
 
 

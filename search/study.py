@@ -69,6 +69,7 @@ def run(opts: RunOptions) -> dict | None:
     )
     store = artifact_store(opts.storage, opts.artifacts)
     record_data(study, prepared, opts, store)
+    study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`
     done = len(finished_trials(study))
     if done >= opts.trials:
         tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): "

@@ -12,7 +12,8 @@ HPSEARCH = Path(sys.executable).parent / "hpsearch"
     [
         ("run", ["--space", "--trials", "--data", "--epochs", "--storage", "--study", "--device", "--weights"]),
         ("spaces", []),
-        ("best", ["--storage", "--study"]),
+        ("best", ["--storage", "--study", "--artifacts"]),
+        ("status", ["--storage", "--study", "--trials"]),
         ("export", ["--storage", "--study", "--csv"]),
     ],
 )

@@ -58,6 +58,11 @@ def test_a_study_runs_continues_to_n_and_stops_there(tiny_images, tmp_path):
 
     shown = hpsearch("best", cwd=tmp_path).stdout
     assert f"best trial {best.number}" in shown and "lr = " in shown
+    weights = tmp_path / next(line.split(": ")[1] for line in shown.splitlines() if "weights (safetensors)" in line)
+    assert weights.is_file() and weights.read_bytes()[8:9] == b"{"  # a safetensors file: JSON header after its length
+    status = hpsearch("status", cwd=tmp_path).stdout.splitlines()
+    assert status[0].startswith("study 'tiny': ") and "trials per hour" in status[-1]
+    assert "5 of 8 finished; about" in hpsearch("status", "--trials", 8, cwd=tmp_path).stdout
     hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
     header, *rows = (tmp_path / "trials.csv").read_text().splitlines()
     assert len(rows) == 5 and "params_lr" in header and "user_attrs_seconds" in header
