@@ -11,8 +11,9 @@ from optuna.trial import TrialState
 SHOW_SKIPPED = 5
 
 
-def format_table(table: dict[str, dict[str, float]], columns: tuple[str, ...]) -> str:
-    """Rows are splits (train / valid / test), columns are metrics, as a Markdown table."""
+def format_table(table: dict[str, dict[str, float]]) -> str:
+    """Rows are splits (train / valid / test), columns are their metrics but the loss, as a Markdown table."""
+    columns = [name for name in next(iter(table.values())) if name != "loss"]
     lines = ["|       | " + " | ".join(columns) + " |", "| ----- |" + " ---: |" * len(columns)]
     for split, metrics in table.items():
         lines.append(f"| {split:5s} | " + " | ".join(f"{metrics[c]:.3f}" for c in columns) + " |")
@@ -43,7 +44,7 @@ def best_summary(study: optuna.Study, artifacts: Path) -> str:
             lines.append(f"  {what}: {artifacts / best.user_attrs[key]}")
     evaluation = study.user_attrs.get("best_evaluation")
     if evaluation and evaluation["trial"] == best.number:
-        lines.append(format_table(evaluation["table"], columns=("accuracy", "f1_weighted")))
+        lines.append(format_table(evaluation["table"]))
     return "\n".join(lines)
 
 
@@ -72,11 +73,15 @@ def export_csv(study: optuna.Study, path: Path) -> int:
     return len(frame)
 
 
-def describe_space(space) -> str:
+def space_distributions(space) -> dict[str, optuna.distributions.BaseDistribution]:
     """The hyperparameters a space searches, read from its own suggest() on a throwaway trial."""
     trial = optuna.create_study().ask()
     space.suggest(trial)
-    return "; ".join(f"{name}: {_describe(d)}" for name, d in trial.distributions.items())
+    return trial.distributions
+
+
+def describe_space(space) -> str:
+    return "; ".join(f"{name}: {_describe(d)}" for name, d in space_distributions(space).items())
 
 
 def _describe(d) -> str:

@@ -10,18 +10,19 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.artifacts import download_artifact, upload_artifact
+from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from search.objective import Objective, TrialFailed, make_config
-from search.report import format_table, skipped_summary
+from search.report import format_table, skipped_summary, space_distributions
 from search.storage import artifact_store, open_storage, safe_url, sqlite_path
 from spaces import Space
 from trainers.data import DataError, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
 from trainers.models import create_model, is_ours
 from trainers.prepare import Prepared, prepare, resolve_source, to_device
-from trainers.tasks import get_task
+from trainers.tasks import Task, get_task
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 5
@@ -77,17 +78,18 @@ def run(opts: RunOptions) -> dict | None:
         return study.user_attrs.get("best_evaluation")
     # a fresh seed per session: the same seed would repeat the random start-up trials on resume
     study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials), n_startup_trials=10)
-    data = to_device(prepared, get_task(space.task), device)
+    task = get_task(space.task)
+    data = to_device(prepared, task, device)
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
-    objective = Objective(space, data, get_task(space.task), store, epochs=opts.epochs, progress=opts.progress, **options)
+    objective = Objective(space, data, task, store, epochs=opts.epochs, progress=opts.progress, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
         study.optimize(
             objective,
             catch=(TrialFailed,),
-            callbacks=[_stop_at(opts.trials), _Progress(bar, opts.space.metric), _stop_on_failures()],
+            callbacks=[MaxTrialsCallback(opts.trials, states=FINISHED), _Progress(bar, space.metric), _stop_on_failures()],
         )
-    return test_best(study, space, data, store, options, opts.epochs)
+    return test_best(study, space, data, task, store, options)
 
 
 def recorded_data(url: str, study_name: str) -> dict:
@@ -127,12 +129,10 @@ def checked_data(opts: RunOptions, recorded: dict) -> Prepared:
 def check_weights(space: Space, weights: str | None) -> None:
     """Load each pretrained model the space may pick once now, so that missing weights stop the run
     with one error before any trial, not in every trial."""
-    trial = optuna.create_study().ask()
-    space.suggest(trial)
-    choice = trial.distributions.get("model")
-    names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else [trial.params.get("model")]
+    choice = space_distributions(space).get("model")
+    names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else []
     for name in names:
-        if name and not is_ours(name):
+        if not is_ours(name):
             tqdm.write(f"checking pretrained weights for {name}")
             create_model(name, 2, pretrained=True, weights=weights)
 
@@ -161,14 +161,6 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
         prepared.split.write_csv(prepared.decoded.items, path)
         study.set_user_attr("splits_artifact", upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     study.set_user_attr("storage", safe_url(opts.storage))
-
-
-def _stop_at(n: int):
-    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        if len(finished_trials(study)) >= n:
-            study.stop()
-
-    return callback
 
 
 def _stop_on_failures():
@@ -204,7 +196,7 @@ class _Progress:
             pass
 
 
-def test_best(study: optuna.Study, space: Space, data: TrainData, store, options: dict, epochs=None) -> dict | None:
+def test_best(study: optuna.Study, space: Space, data: TrainData, task: Task, store, options: dict) -> dict | None:
     """Evaluate the best trial's stored model on train, valid and test; store and print the table."""
     try:
         best = study.best_trial
@@ -215,8 +207,7 @@ def test_best(study: optuna.Study, space: Space, data: TrainData, store, options
         tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
         return None
     replay = optuna.trial.FixedTrial(best.params, number=best.number)  # suggest() again, as the trial saw it
-    config = make_config(space, space.suggest(replay), epochs=epochs, seed=best.number, **options)
-    task = get_task(space.task)
+    config = make_config(space, space.suggest(replay), seed=best.number, **options)
     model = build_model(config, data, task)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.safetensors"
@@ -226,5 +217,5 @@ def test_best(study: optuna.Study, space: Space, data: TrainData, store, options
     evaluation = {"trial": best.number, "params": best.params, "table": table}
     study.set_user_attr("best_evaluation", evaluation)
     tqdm.write(f"\nbest trial {best.number}: " + json.dumps(best.params))
-    tqdm.write(format_table(table, columns=("accuracy", "f1_weighted")))
+    tqdm.write(format_table(table))
     return evaluation

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from trainers.augment import Augment
@@ -75,7 +75,6 @@ class TrainResult:
     state_dict: dict[str, torch.Tensor]  # the best epoch's weights, on the CPU
     trainable_params: int
     total_params: int
-    seconds: float
 
     @property
     def best(self) -> dict[str, float]:
@@ -94,7 +93,6 @@ def train(
 
     report(epoch, metrics) is called after each epoch and may raise to stop training.
     """
-    start = time.perf_counter()
     torch.manual_seed(config.seed)
     model = build_model(config, data, task)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -113,7 +111,7 @@ def train(
         if report:
             report(epoch, metrics)
     trainable_params, total_params = count_parameters(model)
-    return TrainResult(history, best_epoch, best_state, trainable_params, total_params, time.perf_counter() - start)
+    return TrainResult(history, best_epoch, best_state, trainable_params, total_params)
 
 
 def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:
@@ -136,19 +134,21 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _normalize(x: torch.Tensor, config: TrainConfig, data: TrainData) -> torch.Tensor:
+def _normalizer(config: TrainConfig, data: TrainData) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Made once per epoch or evaluation, not per batch: the statistics go to the device once."""
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.starts_pretrained else (data.mean, data.std)
-    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
+    mean = torch.tensor(mean, device=data.device).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=data.device).view(1, 3, 1, 1)
+    return lambda x: (x - mean) / std
 
 
 def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
     model.train()
     rows = data.splits["train"]
     order = rows[torch.randperm(len(rows), generator=gen, device=data.device)]
-    # a last batch of one image breaks BatchNorm; fold it into the previous one's epoch
+    # a last batch of one image breaks BatchNorm: leave it out (the next shuffle brings it back)
     batches = [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
+    normalize = _normalizer(config, data)
     total = torch.zeros((), device=data.device)
     for batch in batches:
         x = data.images[batch].float().div_(255)
@@ -157,7 +157,7 @@ def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: T
         if theta is not None:
             y = task.warp_targets(y, theta)
         with _autocast(data.device):
-            loss = task.loss(model(_normalize(x, config, data)), y)
+            loss = task.loss(model(normalize(x)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -172,9 +172,9 @@ def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: T
 def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> torch.Tensor:
     """Model outputs for `rows`, in float32 on the CPU."""
     model.eval()
-    outputs = []
+    normalize, outputs = _normalizer(config, data), []
     for batch in rows.split(config.eval_batch_size):
-        x = _normalize(data.images[batch].float().div_(255), config, data)
+        x = normalize(data.images[batch].float().div_(255))
         with _autocast(data.device):
             outputs.append(model(x).float().cpu())
     return torch.cat(outputs)
@@ -186,12 +186,8 @@ def evaluate(model, config: TrainConfig, data: TrainData, task: Task, split: str
 
 
 def save_weights(state_dict: dict[str, torch.Tensor], path: Path) -> None:
-    from safetensors.torch import save_file
-
     save_file({k: v.contiguous() for k, v in state_dict.items()}, str(path))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     return load_file(str(path))
