@@ -7,6 +7,7 @@ and `hpsearch -h` should not wait for them.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def cmd_run(args) -> int:
         weights=args.weights,
         artifacts=args.artifacts,
         progress=not args.quiet,
+        space_arg=args.space,
     )
     run(opts)
     return 0
@@ -75,10 +77,56 @@ def cmd_export(args) -> int:
     return 0
 
 
-def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
+def cmd_dashboard(args) -> int:
+    from optuna_dashboard import run_server
+
+    from search.storage import artifact_store
+
+    require_database(args.storage)
+    if not is_loopback(args.host):
+        print(f"hpsearch: warning: serving on {args.host}: anyone who can reach this address can see and delete "
+              f"studies (the dashboard has no authentication)", file=sys.stderr)
+    storage, store = open_storage(args.storage), artifact_store(args.storage, args.artifacts)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"optuna-dashboard for {safe_url(args.storage)} at http://{shown_host}:{args.port}/dashboard/ (Ctrl-C stops it)",
+          flush=True)
+    try:
+        run_server(storage, host=args.host, port=args.port, artifact_store=store)
+    except OSError as err:
+        raise DataError(f"cannot serve on {args.host}:{args.port} ({err.strerror}): pick another --port or --host") from err
+    except KeyboardInterrupt:
+        print("\ndashboard stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from search.report_page import write_report
+    from search.storage import artifact_store
+
+    study = load_study(args.storage, args.study, need_complete=False)
+    store = artifact_store(args.storage, args.artifacts)
+    page = write_report(study, open_storage(args.storage), store, Path(args.out))
+    print(f"wrote {page}: open it in a browser, no server needed")
+    return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def require_database(storage_url: str) -> None:
     database = sqlite_path(storage_url)
     if database is not None and not database.exists():
         raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
+
+
+def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
+    require_database(storage_url)
     storage = open_storage(storage_url)
     names = optuna.get_all_study_names(storage=storage)
     if name is None:
@@ -125,6 +173,16 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--trials", type=int, help="the finished trials wanted (default: what the last run asked for)")
     export = command("export", cmd_export, "write every trial to a CSV file", "study name (default: the only one)")
     export.add_argument("--csv", required=True, help="the CSV file to write")
+    report = command("report", cmd_report, "write a self-contained HTML page about a study", "study name (default: the only one)")
+    report.add_argument("--out", required=True, help="folder to write index.html into")
+    report.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    dashboard = commands.add_parser("dashboard", help="serve optuna-dashboard on the storage, with the artifacts",
+                                    description="serve optuna-dashboard on the storage, with the artifacts")
+    dashboard.set_defaults(fn=cmd_dashboard)
+    dashboard.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    dashboard.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
     return top
 
 

@@ -13,9 +13,12 @@ import optuna
 import torch
 from optuna.artifacts import upload_artifact
 from optuna.trial import TrialState
+from optuna_dashboard import save_note
 
+from search import pictures
+from search.notes import trial_note
 from spaces import Space
-from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, save_weights, train
+from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, predict, save_weights, train
 from trainers.tasks import Task
 
 
@@ -56,6 +59,8 @@ def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
 
 
 class Objective:
+    """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
+
     def __init__(self, space: Space, data: TrainData, task: Task, store, *, epochs=None, progress=True, **options):
         self.space, self.data, self.task, self.store = space, data, task, store
         self.epochs, self.progress, self.options = epochs, progress, options
@@ -64,7 +69,7 @@ class Objective:
         config = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         metric = self.space.metric
         trial.set_user_attr("device", str(self.data.device))
-        history, start = [], time.perf_counter()
+        history, start, outcome = [], time.perf_counter(), "failed"
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             history.append(metrics)
@@ -76,23 +81,31 @@ class Objective:
 
         try:
             result = train(config, self.data, self.task, metric, report, progress=self.progress)
+            value = result.best[f"valid_{metric}"]
+            outcome = f"complete, valid {metric} {value:.4f} at epoch {result.best_epoch}"
+            self._record(trial, config, result)
+            return value
         except KeyboardInterrupt:  # Optuna marks the trial failed; say why
-            trial.set_user_attr("fail_reason", "interrupted")
+            outcome = "interrupted"
+            trial.set_user_attr("fail_reason", outcome)
             raise
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned_reason", str(pruned))
+            outcome = f"pruned by {pruned}"
             raise
         except Diverged as err:
+            outcome = f"failed: {err}"
             raise self._fail(trial, str(err)) from err
         except RuntimeError as err:  # torch.OutOfMemoryError on CUDA; the CPU allocator says it in words
             if not (isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)):
                 raise
-            raise self._fail(trial, f"out of memory: {str(err).splitlines()[0]}") from err
+            reason = f"out of memory: {str(err).splitlines()[0]}"
+            outcome = f"failed: {reason}"
+            raise self._fail(trial, reason) from err
         finally:  # for pruned and failed trials too
             trial.set_user_attr("epochs_run", len(history))
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-        self._record(trial, config, result)
-        return result.best[f"valid_{metric}"]
+            save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs))
 
     def _fail(self, trial: optuna.Trial, reason: str) -> TrialFailed:
         trial.set_user_attr("fail_reason", reason)
@@ -105,15 +118,44 @@ class Objective:
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        if self.store is None:
+            return
         value = result.best[f"valid_{self.space.metric}"]
         others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        if not others or value >= max(others):  # keep the weights of every trial that was best when it ended
-            self._save_model(trial, config, result)
-
-    def _save_model(self, trial: optuna.Trial, config: TrainConfig, result: TrainResult) -> None:
+        best_so_far = not others or value >= max(others)
         with tempfile.TemporaryDirectory() as tmp:
-            weights, card = Path(tmp) / "model.safetensors", Path(tmp) / "model.json"
-            save_weights(result.state_dict, weights)
-            card.write_text(json.dumps(model_card(self.space, config, self.data), indent=2))
-            trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=self.store, file_path=str(weights), study_or_trial=trial))
-            trial.set_user_attr("model_artifact", upload_artifact(artifact_store=self.store, file_path=str(card), study_or_trial=trial))
+            folder = Path(tmp)
+            made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")]
+            if self.task.name == "classify":
+                made += self._confusion(result, folder)
+            if best_so_far:  # weights and test pictures for every trial that was the best when it ended
+                made += self._test_pictures(config, result, folder) if self.task.name == "classify" else []
+                self._save_model(trial, config, result, folder)
+            for path in made:
+                upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
+
+    def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
+        truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()
+        predicted = result.valid_outputs.argmax(1).numpy()
+        title = f"valid, epoch {result.best_epoch}"
+        return [pictures.confusion(truth, predicted, self.data.class_names, title, folder / "confusion_valid.png")]
+
+    def _test_pictures(self, config: TrainConfig, result: TrainResult, folder: Path) -> list[Path]:
+        """The best epoch's model on the test split: its confusion matrix and its most confident right and wrong images."""
+        model = build_model(dataclasses.replace(config, pretrained=False), self.data, self.task)
+        model.load_state_dict(result.state_dict)
+        rows = self.data.splits["test"]
+        outputs = predict(model, config, self.data, rows)
+        truth = self.data.targets[rows].cpu().numpy()
+        names = self.data.class_names
+        return [
+            pictures.confusion(truth, outputs.argmax(1).numpy(), names, f"test, epoch {result.best_epoch}", folder / "confusion_test.png"),
+            pictures.examples(self.data.images[rows].cpu(), truth, outputs, names, folder / "examples_test.png"),
+        ]
+
+    def _save_model(self, trial: optuna.Trial, config: TrainConfig, result: TrainResult, folder: Path) -> None:
+        weights, card = folder / "model.safetensors", folder / "model.json"
+        save_weights(result.state_dict, weights)
+        card.write_text(json.dumps(model_card(self.space, config, self.data), indent=2))
+        trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=self.store, file_path=str(weights), study_or_trial=trial))
+        trial.set_user_attr("model_artifact", upload_artifact(artifact_store=self.store, file_path=str(card), study_or_trial=trial))

@@ -81,10 +81,10 @@ def space_distributions(space) -> dict[str, optuna.distributions.BaseDistributio
 
 
 def describe_space(space) -> str:
-    return "; ".join(f"{name}: {_describe(d)}" for name, d in space_distributions(space).items())
+    return "; ".join(f"{name}: {describe_distribution(d)}" for name, d in space_distributions(space).items())
 
 
-def _describe(d) -> str:
+def describe_distribution(d) -> str:
     if isinstance(d, optuna.distributions.CategoricalDistribution):
         return " | ".join(map(str, d.choices))
     return f"{d.low:g} .. {d.high:g}" + (" (log)" if d.log else "")

@@ -18,7 +18,13 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return JournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX) - 1 :]))
     if url.startswith("sqlite"):
         # wait for a writer rather than fail at once with "database is locked"
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        if sqlite_path(url):
+            # write-ahead log: readers (the dashboard) and the writer (a running study) no longer block each other
+            with storage.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                connection.commit()
+        return storage
     return optuna.storages.RDBStorage(url)
 
 

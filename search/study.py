@@ -12,8 +12,10 @@ import torch
 from optuna.artifacts import download_artifact, upload_artifact
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
+from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
+from search.notes import study_note
 from search.objective import Objective, TrialFailed, make_config
 from search.report import format_table, skipped_summary, space_distributions
 from search.storage import artifact_store, open_storage, safe_url, sqlite_path
@@ -42,6 +44,17 @@ class RunOptions:
     weights: str | None = None
     artifacts: str | None = None
     progress: bool = True
+    space_arg: str | None = None  # the space as the user named it (a name or a .py file); None: its name
+
+    def command(self) -> list[str]:
+        """The command line that runs this study again, password left out."""
+        words = ["hpsearch", "run", "--space", self.space_arg or self.space.name, "--trials", str(self.trials)]
+        for flag, value in (("--data", self.data), ("--epochs", self.epochs), ("--weights", self.weights),
+                            ("--artifacts", self.artifacts)):
+            if value is not None:
+                words += [flag, str(value)]
+        words += ["--pretrained"] if self.pretrained and not self.weights else []
+        return words + ["--seed", str(self.seed), "--storage", safe_url(self.storage), "--study", self.study_name]
 
 
 def pick_device(name: str) -> torch.device:
@@ -61,8 +74,9 @@ def run(opts: RunOptions) -> dict | None:
     space = opts.space
     device = pick_device(opts.device)
     prepared = checked_data(opts, recorded_data(opts.storage, opts.study_name))  # data errors come before the study
+    storage = open_storage(opts.storage)
     study = optuna.create_study(
-        storage=open_storage(opts.storage),
+        storage=storage,
         study_name=opts.study_name,
         direction="maximize",
         load_if_exists=True,
@@ -71,6 +85,9 @@ def run(opts: RunOptions) -> dict | None:
     store = artifact_store(opts.storage, opts.artifacts)
     record_data(study, prepared, opts, store)
     study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`
+    note = study_note(space, opts.epochs or space.epochs, study.user_attrs["data"], prepared.decoded.skipped, opts.command())
+    if get_note(study) != note:
+        save_note(study, note)
     done = len(finished_trials(study))
     if done >= opts.trials:
         tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): "
@@ -219,3 +236,4 @@ def test_best(study: optuna.Study, space: Space, data: TrainData, task: Task, st
     tqdm.write(f"\nbest trial {best.number}: " + json.dumps(best.params))
     tqdm.write(format_table(table))
     return evaluation
+

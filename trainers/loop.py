@@ -75,6 +75,7 @@ class TrainResult:
     state_dict: dict[str, torch.Tensor]  # the best epoch's weights, on the CPU
     trainable_params: int
     total_params: int
+    valid_outputs: torch.Tensor  # the best epoch's model outputs on the valid split, on the CPU
 
     @property
     def best(self) -> dict[str, float]:
@@ -98,20 +99,23 @@ def train(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator(device=data.device).manual_seed(config.seed)
-    history, best_epoch, best_state = [], 0, None
+    valid_rows = data.splits["valid"]
+    valid_targets = data.targets[valid_rows].cpu()
+    history, best_epoch, best_state, best_outputs = [], 0, None, None
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
         train_loss = _train_epoch(model, optimizer, config, data, task, gen)
-        metrics = {"train_loss": train_loss}
-        metrics |= {f"valid_{k}": v for k, v in evaluate(model, config, data, task, "valid").items()}
+        outputs = predict(model, config, data, valid_rows)
+        metrics = {"train_loss": train_loss} | {f"valid_{k}": v for k, v in task.metrics(outputs, valid_targets).items()}
         if not math.isfinite(metrics["valid_loss"]):
             raise Diverged(f"valid loss became {metrics['valid_loss']} at epoch {epoch}")
         history.append(metrics)
         if best_state is None or metrics[f"valid_{metric}"] > history[best_epoch - 1][f"valid_{metric}"]:
-            best_epoch, best_state = epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_epoch, best_outputs = epoch, outputs
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if report:
             report(epoch, metrics)
     trainable_params, total_params = count_parameters(model)
-    return TrainResult(history, best_epoch, best_state, trainable_params, total_params)
+    return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs)
 
 
 def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:

@@ -1,0 +1,58 @@
+"""The Markdown notes optuna-dashboard shows beside a study and each of its trials."""
+
+from __future__ import annotations
+
+import shlex
+
+from search.report import SHOW_SKIPPED, describe_distribution, space_distributions
+from spaces import Space
+
+
+def trial_note(number: int, outcome: str, history: list[dict[str, float]], params: dict, attrs: dict) -> str:
+    """`outcome` says how it ended; `attrs` are the trial's user attributes as far as they are known."""
+    lines = [f"## Trial {number}: {outcome}", ""]
+    if history:
+        columns = list(history[0])
+        lines += ["| epoch | " + " | ".join(c.replace("_", " ") for c in columns) + " |", "| ---: |" + " ---: |" * len(columns)]
+        best = attrs.get("best_epoch")
+        for epoch, metrics in enumerate(history, 1):
+            mark = " (best)" if epoch == best else ""
+            lines.append(f"| {epoch}{mark} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
+        lines.append("")
+    lines += ["**Parameters**", ""] + [f"- {name}: `{_short(value)}`" for name, value in params.items()] + [""]
+    if "total_params" in attrs:
+        lines.append(f"**Model**: {attrs['total_params']:,} parameters, {attrs['trainable_params']:,} trainable  ")
+    lines.append(f"**Time**: {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}")
+    return "\n".join(lines)
+
+
+def study_note(space: Space, epochs: int, data: dict, skipped: list[tuple[str, str]], command: list[str]) -> str:
+    """What the space searches, the data it ran on, and the command that runs it again."""
+    lines = [f"## {space.name}: {space.summary}", "", "### Search space", "", "| parameter | searched over |", "| --- | --- |"]
+    lines += [f"| {name} | {describe_distribution(d).replace('|', '\\|')} |" for name, d in space_distributions(space).items()]
+    lines += [
+        "",
+        f"Task {space.task}; {space.image_size} px images ({space.resize}); {epochs} epoch(s) per trial; "
+        f"maximizes valid {space.metric}.",
+        "",
+        "### Data",
+        "",
+        f"{data['images']} images from `{data['source']}` ({data['files']} files), fingerprint `{data['fingerprint']}`, "
+        f"split digest `{data['split_digest']}`.",
+        "",
+        "| class | train | valid | test |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    counts = data["counts"]
+    lines += [f"| {c} | {counts['train'][c]} | {counts['valid'][c]} | {counts['test'][c]} |" for c in data["class_names"]]
+    if skipped:
+        lines += ["", f"Left out {len(skipped)} file(s):", ""]
+        lines += [f"- `{path}`: {reason}" for path, reason in skipped[: 4 * SHOW_SKIPPED]]
+        if len(skipped) > 4 * SHOW_SKIPPED:
+            lines.append(f"- ... and {len(skipped) - 4 * SHOW_SKIPPED} more")
+    lines += ["", "### Run it again", "", "```", shlex.join(command), "```"]
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
