@@ -11,8 +11,10 @@ run: install
 test: install-dev
 	$(BIN)/pytest
 
-benchmark: install
+benchmark: install-dev
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/artifacts.py
+	$(BIN)/python benchmarks/dashboard.py
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

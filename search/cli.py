@@ -7,7 +7,6 @@ and `hpsearch -h` should not wait for them.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
 from pathlib import Path
 
@@ -56,7 +55,8 @@ def cmd_best(args) -> int:
     from search.report import best_summary
 
     study = load_study(args.storage, args.study)
-    print(best_summary(study, Path(args.artifacts) if args.artifacts else default_artifacts_dir(args.storage)))
+    artifacts = Path(args.artifacts) if args.artifacts else default_artifacts_dir(args.storage)
+    print(best_summary(study, open_storage(args.storage), artifacts.resolve()))
     return 0
 
 
@@ -78,22 +78,20 @@ def cmd_export(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from optuna_dashboard import run_server
-
-    from search.storage import artifact_store
+    from search.dashboard import is_loopback, make_dashboard
 
     require_database(args.storage)
     if not is_loopback(args.host):
         print(f"hpsearch: warning: serving on {args.host}: anyone who can reach this address can see and delete "
-              f"studies (the dashboard has no authentication)", file=sys.stderr)
-    storage, store = open_storage(args.storage), artifact_store(args.storage, args.artifacts)
-    shown_host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"optuna-dashboard for {safe_url(args.storage)} at http://{shown_host}:{args.port}/dashboard/ (Ctrl-C stops it)",
-          flush=True)
+              f"studies (the dashboard has no authentication)", file=sys.stderr, flush=True)
     try:
-        run_server(storage, host=args.host, port=args.port, artifact_store=store)
+        server = make_dashboard(args.storage, args.host, args.port, args.artifacts)
     except OSError as err:
         raise DataError(f"cannot serve on {args.host}:{args.port} ({err.strerror}): pick another --port or --host") from err
+    host, port = server.server_address[:2]
+    print(f"optuna-dashboard for {safe_url(args.storage)}: open http://{host}:{port}/dashboard/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
     except KeyboardInterrupt:
         print("\ndashboard stopped", file=sys.stderr)
     return 0
@@ -108,15 +106,6 @@ def cmd_report(args) -> int:
     page = write_report(study, open_storage(args.storage), store, Path(args.out))
     print(f"wrote {page}: open it in a browser, no server needed")
     return 0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def require_database(storage_url: str) -> None:

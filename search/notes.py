@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from search.report import SHOW_SKIPPED, describe_distribution, space_distributions
+from search.report import SHOW_SKIPPED, describe_distribution, short_value, space_distributions
 from spaces import Space
 
 
@@ -19,7 +19,7 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
             mark = " (best)" if epoch == best else ""
             lines.append(f"| {epoch}{mark} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
         lines.append("")
-    lines += ["**Parameters**", ""] + [f"- {name}: `{_short(value)}`" for name, value in params.items()] + [""]
+    lines += ["**Parameters**", ""] + [f"- {name}: `{short_value(value)}`" for name, value in params.items()] + [""]
     if "total_params" in attrs:
         lines.append(f"**Model**: {attrs['total_params']:,} parameters, {attrs['trainable_params']:,} trainable  ")
     lines.append(f"**Time**: {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}")
@@ -29,7 +29,8 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
 def study_note(space: Space, epochs: int, data: dict, skipped: list[tuple[str, str]], command: list[str]) -> str:
     """What the space searches, the data it ran on, and the command that runs it again."""
     lines = [f"## {space.name}: {space.summary}", "", "### Search space", "", "| parameter | searched over |", "| --- | --- |"]
-    lines += [f"| {name} | {describe_distribution(d).replace('|', '\\|')} |" for name, d in space_distributions(space).items()]
+    ranges = {name: describe_distribution(d).replace("|", r"\|") for name, d in space_distributions(space).items()}
+    lines += [f"| {name} | {values} |" for name, values in ranges.items()]
     lines += [
         "",
         f"Task {space.task}; {space.image_size} px images ({space.resize}); {epochs} epoch(s) per trial; "
@@ -52,7 +53,3 @@ def study_note(space: Space, epochs: int, data: dict, skipped: list[tuple[str, s
             lines.append(f"- ... and {len(skipped) - 4 * SHOW_SKIPPED} more")
     lines += ["", "### Run it again", "", "```", shlex.join(command), "```"]
     return "\n".join(lines)
-
-
-def _short(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

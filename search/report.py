@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 SHOW_SKIPPED = 5
@@ -32,20 +33,24 @@ def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def best_summary(study: optuna.Study, artifacts: Path) -> str:
+def best_summary(study: optuna.Study, storage, artifacts: Path) -> str:
+    """The best trial's parameters, facts, test table, and where each of its files lies in the artifact store."""
     best = study.best_trial
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
-    lines += [f"  {k} = {v}" for k, v in best.params.items()]
+    lines += [f"  {k} = {short_value(v)}" for k, v in best.params.items()]
     for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "seconds", "device"):
         if key in best.user_attrs:
             lines.append(f"  {key}: {best.user_attrs[key]}")
-    for key, what in (("weights_artifact", "weights (safetensors)"), ("model_artifact", "model card (JSON)")):
-        if key in best.user_attrs:
-            lines.append(f"  {what}: {artifacts / best.user_attrs[key]}")
+    files = sorted(get_all_artifact_meta(best, storage=storage), key=lambda meta: meta.filename)
+    lines += [f"  {meta.filename}: {artifacts / meta.artifact_id}" for meta in files]
     evaluation = study.user_attrs.get("best_evaluation")
     if evaluation and evaluation["trial"] == best.number:
         lines.append(format_table(evaluation["table"]))
     return "\n".join(lines)
+
+
+def short_value(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def status_summary(study: optuna.Study, wanted: int | None) -> str:

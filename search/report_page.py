@@ -15,7 +15,7 @@ import optuna.visualization as vis
 from optuna.artifacts import get_all_artifact_meta
 from optuna_dashboard import get_note
 
-from search.report import status_summary
+from search.report import short_value, status_summary
 
 PLOTS = {
     "Optimization history": vis.plot_optimization_history,
@@ -49,14 +49,14 @@ def _best_trial(study: optuna.Study, storage, store) -> list[str]:
     if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
         return ["<p>No trial has completed yet.</p>"]
     best = study.best_trial
-    parts = [f"<h2>Best trial: {best.number}, value {best.value:.4f}</h2>", _table(["parameter", "value"], best.params.items())]
+    parts = [f"<h2>Best trial: {best.number}, value {best.value:.4f}</h2>", _table(["parameter", "value"], [(k, short_value(v)) for k, v in best.params.items()])]
     evaluation = study.user_attrs.get("best_evaluation")
     if evaluation and evaluation["trial"] == best.number:
         table = evaluation["table"]
         columns = [c for c in next(iter(table.values())) if c != "loss"]
         rows = [(split, *(f"{metrics[c]:.4f}" for c in columns)) for split, metrics in table.items()]
         parts.append(_table(["split", *columns], rows))
-    for meta in get_all_artifact_meta(best, storage=storage):
+    for meta in sorted(get_all_artifact_meta(best, storage=storage), key=lambda m: m.filename):
         if meta.mimetype == "image/png":
             with store.open_reader(meta.artifact_id) as reader:
                 data = base64.b64encode(reader.read()).decode()

@@ -15,6 +15,8 @@ HPSEARCH = Path(sys.executable).parent / "hpsearch"
         ("best", ["--storage", "--study", "--artifacts"]),
         ("status", ["--storage", "--study", "--trials"]),
         ("export", ["--storage", "--study", "--csv"]),
+        ("report", ["--storage", "--study", "--out", "--artifacts"]),
+        ("dashboard", ["--storage", "--host", "--port", "--artifacts"]),
     ],
 )
 def test_help_explains_each_flag(command, flags):

@@ -58,7 +58,7 @@ def test_a_study_runs_continues_to_n_and_stops_there(tiny_images, tmp_path):
 
     shown = hpsearch("best", cwd=tmp_path).stdout
     assert f"best trial {best.number}" in shown and "lr = " in shown
-    weights = tmp_path / next(line.split(": ")[1] for line in shown.splitlines() if "weights (safetensors)" in line)
+    weights = tmp_path / next(line.split(": ")[1] for line in shown.splitlines() if "model.safetensors: " in line)
     assert weights.is_file() and weights.read_bytes()[8:9] == b"{"  # a safetensors file: JSON header after its length
     status = hpsearch("status", cwd=tmp_path).stdout.splitlines()
     assert status[0].startswith("study 'tiny': ") and "trials per hour" in status[-1]

@@ -1,0 +1,29 @@
+"""The CUDA path: data on the GPU, channels-last weights, bf16 autocast. Runs where a GPU is; CI has none."""
+
+import pytest
+import torch
+
+from trainers.loop import TrainConfig, build_model, predict, train
+from trainers.prepare import prepare, to_device
+from trainers.tasks import get_task
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_training_on_cuda_keeps_data_on_the_gpu_channels_last_in_bf16(tiny_images):
+    task, device = get_task("classify"), torch.device("cuda")
+    data = to_device(prepare(str(tiny_images), 16, "stretch"), task, device)
+    assert data.images.is_cuda and data.targets.is_cuda and all(rows.is_cuda for rows in data.splits.values())
+    assert data.images.is_contiguous(memory_format=torch.channels_last)
+
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=3)
+    result = train(config, data, task, "f1_weighted", progress=False)
+    assert result.best["valid_f1_weighted"] > 0.6 and all(not v.is_cuda for v in result.state_dict.values())
+
+    model = build_model(config, data, task)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_cuda and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    seen = []
+    conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    outputs = predict(model, config, data, data.splits["valid"])
+    assert seen and set(seen) == {torch.bfloat16} and outputs.dtype == torch.float32 and not outputs.is_cuda

@@ -1,0 +1,155 @@
+"""Reviewing a study: the real optuna-dashboard and the HTML report, in a real headless Chromium."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from browser import chromium, dashboard
+from conftest import TINY_SPACE
+from optuna.artifacts import get_all_artifact_meta
+from optuna_dashboard import get_note
+from test_study import hpsearch
+
+from search.storage import open_storage
+
+TRIAL_FILES = {"learning_curves.png", "confusion_valid.png"}
+BEST_FILES = TRIAL_FILES | {"confusion_test.png", "examples_test.png", "model.safetensors", "model.json"}
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    """A finished 2-trial study of 2 epochs each, in studies.db with artifacts/ beside it."""
+    folder = tmp_path_factory.mktemp("review")
+    hpsearch("run", "--space", TINY_SPACE, "--trials", 2, "--epochs", 2, "--quiet", cwd=folder)
+    return folder, f"sqlite:///{folder / 'studies.db'}"
+
+
+def test_each_trial_has_its_pictures_notes_and_curves(reviewed):
+    storage = open_storage(reviewed[1])
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    files = {t.number: {m.filename for m in get_all_artifact_meta(t, storage=storage)} for t in study.trials}
+    assert files[0] == BEST_FILES  # the first trial is always the best so far when it ends
+    assert files[1] in (TRIAL_FILES, BEST_FILES)
+    assert all(len(t.intermediate_values) == 2 for t in study.trials)  # one valid metric per epoch
+    note = get_note(optuna.Trial(study, study.trials[0]._trial_id))
+    assert note.startswith("## Trial 0: complete") and "| 2" in note and "parameters" in note and "s on cpu" in note
+    study_note = get_note(study)
+    assert "| lr | 0.001 .. 0.01 (log) |" in study_note and "| batch_size | 4 \\| 8 |" in study_note
+    assert study.user_attrs["data"]["fingerprint"] in study_note and "--trials 2 --epochs 2" in study_note
+
+
+def test_dashboard_in_chromium_shows_the_study_its_artifacts_and_notes(reviewed, tmp_path):
+    folder, storage = reviewed
+    with dashboard(storage, folder, tmp_path / "dashboard.log") as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(f"{url}/dashboard/")
+        shows(page, "tiny")  # the study's name
+
+        page.goto(f"{url}/dashboard/studies/1/trials")
+        shows(page, "model.safetensors")
+        body = page.inner_text("body")
+        assert all(name in body for name in BEST_FILES), body[-2000:]
+        assert "Trial 0: complete" in body  # the trial's note
+
+        sources = page.eval_on_selector_all("img[src*='/artifacts/']", "imgs => imgs.map(i => i.src)")
+        assert len(sources) == 4  # the four PNGs of the best trial
+        for src in sources:
+            response = page.request.get(src)
+            assert response.status == 200 and response.headers["content-type"] == "image/png"
+        page.wait_for_function("[...document.images].filter(i => i.src.includes('/artifacts/')).every(i => i.naturalWidth > 0)")
+        page.screenshot(path=tmp_path / "dashboard_trial.png")
+
+        page.goto(f"{url}/dashboard/studies/1/note")
+        shows(page, "Search space")  # the study's note
+    assert (tmp_path / "dashboard_trial.png").stat().st_size > 10_000
+    print(f"screenshot: {tmp_path / 'dashboard_trial.png'}")
+
+
+def shows(page, text: str) -> None:
+    page.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=30_000)
+
+
+def test_report_page_opens_in_chromium_with_no_console_errors(reviewed, tmp_path):
+    folder, _ = reviewed
+    out = hpsearch("report", "--out", tmp_path / "report", cwd=folder)
+    page_path = tmp_path / "report" / "index.html"
+    assert str(page_path) in out.stdout
+    errors = []
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri())
+        page.wait_for_selector(".plotly-graph-div .main-svg")
+        plots = page.locator(".plotly-graph-div").count()
+        pictures = page.eval_on_selector_all("img", "imgs => imgs.filter(i => i.naturalWidth > 0).length")
+        text = page.inner_text("body")
+        page.screenshot(path=tmp_path / "report.png", full_page=True)
+    assert errors == []
+    assert plots >= 4 and pictures == 4  # history, curves, coordinates, slices (+ importances with 2 params varying)
+    assert "Best trial" in text and "test" in text
+
+
+def test_dashboard_reading_while_a_study_runs_breaks_nothing(tiny_images, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    run_args = ["run", "--space", TINY_SPACE, "--data", tiny_images, "--epochs", 2, "--quiet"]
+    hpsearch(*run_args, "--trials", 1, cwd=tmp_path)  # the study exists before the dashboard starts
+    with dashboard(storage, tmp_path, tmp_path / "dashboard.log") as url:
+        answers, stop = [], threading.Event()
+
+        def poll():  # what the dashboard's pages ask for, as fast as it answers
+            while not stop.is_set():
+                for path in ("/api/studies", "/api/studies/1?after=0"):
+                    with urllib.request.urlopen(url + path, timeout=60) as response:
+                        answers.append(response.status)
+
+        reader = threading.Thread(target=poll)
+        reader.start()
+        try:
+            result = hpsearch(*run_args, "--trials", 8, cwd=tmp_path, check=False)
+        finally:
+            stop.set()
+            reader.join()
+    log = (tmp_path / "dashboard.log").read_text()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "locked" not in result.stdout + result.stderr + log
+    assert len(answers) > 20 and set(answers) == {200}
+    states = [t.state.name for t in optuna.load_study(study_name="tiny", storage=storage).trials]
+    assert len(states) == 8 and set(states) <= {"COMPLETE", "PRUNED"}
+
+
+def test_dashboard_refuses_clearly_and_warns_off_loopback(tmp_path):
+    missing = hpsearch("dashboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path, check=False)
+    assert missing.returncode == 2 and "no database at" in missing.stderr
+    (tmp_path / "studies.db").touch()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = hpsearch("dashboard", "--port", busy.getsockname()[1], cwd=tmp_path, check=False)
+    assert taken.returncode == 2 and "pick another --port" in taken.stderr
+    assert len(taken.stderr.strip().splitlines()) == 1
+
+    command = [Path(sys.executable).parent / "hpsearch", "dashboard", "--host", "0.0.0.0", "--port", "0"]
+    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        warning = server.stderr.readline()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "warning" in warning and "no authentication" in warning
+
+
+def test_status_and_best_say_where_things_are(reviewed):
+    folder, _ = reviewed
+    shown = hpsearch("status", "--trials", 10, cwd=folder).stdout
+    assert "trials per hour" in shown and "2 of 10 finished" in shown and "minutes to go" in shown
+    best = hpsearch("best", cwd=folder).stdout
+    assert all(f"  {name}: {folder / 'artifacts'}" in best for name in BEST_FILES)
+    card = Path(best.split("model.json: ")[1].splitlines()[0])
+    assert card.parent == folder / "artifacts" and json.loads(card.read_text())["class_names"] == [str(d) for d in range(10)]
