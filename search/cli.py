@@ -24,7 +24,8 @@ def cmd_run(args) -> int:
     opts = RunOptions(
         space=space,
         storage=args.storage,
-        study_name=args.study or space.name,
+        study_name=args.new_study or args.study or space.name,
+        new_study=args.new_study is not None,
         trials=args.trials,
         data=args.data,
         epochs=args.epochs,
@@ -35,6 +36,9 @@ def cmd_run(args) -> int:
         artifacts=args.artifacts,
         progress=not args.quiet,
         space_arg=args.space,
+        heartbeat=args.heartbeat,
+        jobs=args.jobs,
+        worker=args.worker,
     )
     run(opts)
     return 0
@@ -108,6 +112,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_copy(args) -> int:
+    from search.copy import copy_study
+
+    source = load_study(args.from_url, args.study, need_complete=False)
+    print(copy_study(args.from_url, args.to_url, source.study_name, args.from_artifacts, args.to_artifacts))
+    return 0
+
+
 def require_database(storage_url: str) -> None:
     database = sqlite_path(storage_url)
     if database is not None and not database.exists():
@@ -153,6 +165,12 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--weights", help="a weights file, or a folder of <model>.safetensors files; implies --pretrained")
     run_.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
     run_.add_argument("--quiet", action="store_true", help="no progress bars")
+    run_.add_argument("--new-study", metavar="NAME", help="start a new study of this name (refused if it exists)")
+    run_.add_argument("--jobs", type=int, default=1, help="worker processes on this machine, sharing the study (default 1)")
+    run_.add_argument("--heartbeat", type=int, default=30,
+                      help="seconds between a running trial's signs of life; a trial silent for 3 of them is "
+                           "failed and retried from its last epoch (default 30)")
+    run_.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its workers
 
     spaces = commands.add_parser("spaces", help="list the search spaces", description="list the search spaces")
     spaces.set_defaults(fn=cmd_spaces)
@@ -172,14 +190,24 @@ def parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     dashboard.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    copy = commands.add_parser("copy", help="copy a study to another storage, with its notes and artifact files",
+                               description="copy a study to another storage, with its notes and artifact files; "
+                                           "`hpsearch run` continues it there")
+    copy.set_defaults(fn=cmd_copy)
+    copy.add_argument("--from", dest="from_url", required=True, help="storage URL to copy from")
+    copy.add_argument("--to", dest="to_url", required=True, help="storage URL to copy to")
+    copy.add_argument("--study", help="study name (default: the only one)")
+    copy.add_argument("--from-artifacts", help="artifact store to copy from (default: artifacts/ beside the database)")
+    copy.add_argument("--to-artifacts", help="artifact store to copy to (default: artifacts/ beside the database)")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if getattr(args, "trials", None) is not None and args.trials < 1:
-        parser().error("--trials must be at least 1")
+    for flag in ("trials", "jobs", "heartbeat"):
+        if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
+            parser().error(f"--{flag} must be at least 1")
     try:
         return args.fn(args)
     except ValueError as err:  # our input errors: DataError, WeightsUnavailable, unknown names

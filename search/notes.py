@@ -22,6 +22,8 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
     lines += ["**Parameters**", ""] + [f"- {name}: `{short_value(value)}`" for name, value in params.items()] + [""]
     if "total_params" in attrs:
         lines.append(f"**Model**: {attrs['total_params']:,} parameters, {attrs['trainable_params']:,} trainable  ")
+    if "resumed_from_epoch" in attrs:
+        lines.append(f"**Resumed** from the checkpoint after epoch {attrs['resumed_from_epoch']} of an attempt that stopped  ")
     lines.append(f"**Time**: {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}")
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import os
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -17,9 +19,13 @@ from optuna_dashboard import save_note
 
 from search import pictures
 from search.notes import trial_note
+from search.resume import checkpoint_id, is_surplus, load_checkpoint, remove_checkpoint, retry, save_checkpoint
 from spaces import Space
 from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, predict, save_weights, train
 from trainers.tasks import Task
+
+
+SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
 
 
 class TrialFailed(Exception):
@@ -61,15 +67,21 @@ def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
 class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
-    def __init__(self, space: Space, data: TrainData, task: Task, store, *, epochs=None, progress=True, **options):
+    def __init__(self, space: Space, data: TrainData, task: Task, store, *, epochs=None, progress=True, wanted=None, **options):
         self.space, self.data, self.task, self.store = space, data, task, store
-        self.epochs, self.progress, self.options = epochs, progress, options
+        self.epochs, self.progress, self.wanted, self.options = epochs, progress, wanted, options
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if self.wanted and is_surplus(trial, self.wanted):
+            trial.set_user_attr("fail_reason", SURPLUS)
+            raise TrialFailed(SURPLUS)
         config = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         metric = self.space.metric
         trial.set_user_attr("device", str(self.data.device))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         history, start, outcome = [], time.perf_counter(), "failed"
+        checkpoint = checkpoint_id(trial) if self.store else None
+        resume = load_checkpoint(self.store, checkpoint) if checkpoint else None
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             history.append(metrics)
@@ -80,14 +92,21 @@ class Objective:
                 raise optuna.TrialPruned(f"{pruner} at epoch {epoch}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
 
         try:
-            result = train(config, self.data, self.task, metric, report, progress=self.progress)
+            if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash
+                trial.set_user_attr("resumed_from_epoch", resume["epoch"])
+                for epoch, metrics in enumerate(resume["history"], 1):
+                    report(epoch, metrics)
+            save = (lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
+            result = train(config, self.data, self.task, metric, report, self.progress, checkpoint=save, resume=resume)
             value = result.best[f"valid_{metric}"]
             outcome = f"complete, valid {metric} {value:.4f} at epoch {result.best_epoch}"
             self._record(trial, config, result)
             return value
-        except KeyboardInterrupt:  # Optuna marks the trial failed; say why
+        except KeyboardInterrupt:  # Optuna marks the trial failed; queue it to go on from its checkpoint
             outcome = "interrupted"
+            retry(trial.study, next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number))
             trial.set_user_attr("fail_reason", outcome)
+            checkpoint = None  # kept for the retry
             raise
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned_reason", str(pruned))
@@ -103,6 +122,8 @@ class Objective:
             outcome = f"failed: {reason}"
             raise self._fail(trial, reason) from err
         finally:  # for pruned and failed trials too
+            if checkpoint:
+                remove_checkpoint(self.store, checkpoint)
             trial.set_user_attr("epochs_run", len(history))
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
             save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs))

@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import subprocess
+import sys
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import torch
 from optuna.artifacts import download_artifact, upload_artifact
-from optuna.study import MaxTrialsCallback
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
 from search.notes import study_note
-from search.objective import Objective, TrialFailed, make_config
+from search.objective import SURPLUS, Objective, TrialFailed, make_config
 from search.report import format_table, skipped_summary, space_distributions
-from search.storage import artifact_store, open_storage, safe_url, sqlite_path
+from search.resume import FINISHED, stop_when_enough
+from search.storage import (
+    JOURNAL_PREFIX, PASSWORD_VARIABLE, artifact_store, open_storage, password_of, safe_url, sqlite_path, without_password,
+)
 from spaces import Space
-from trainers.data import DataError, discover
+from trainers.data import DataError, Discovery, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
 from trainers.models import create_model, is_ours
 from trainers.prepare import Prepared, prepare, resolve_source, to_device
 from trainers.tasks import Task, get_task
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_FAILURES_IN_A_ROW = 5
 
 
@@ -45,6 +54,10 @@ class RunOptions:
     artifacts: str | None = None
     progress: bool = True
     space_arg: str | None = None  # the space as the user named it (a name or a .py file); None: its name
+    new_study: bool = False  # refuse to continue an existing study of that name
+    heartbeat: int = 30  # seconds; a trial silent for three heartbeats is failed and retried
+    jobs: int = 1  # worker processes on this machine
+    worker: int = 0  # > 0: one of the --jobs workers, which only searches; the first process tests the best model
 
     def command(self) -> list[str]:
         """The command line that runs this study again, password left out."""
@@ -54,7 +67,7 @@ class RunOptions:
             if value is not None:
                 words += [flag, str(value)]
         words += ["--pretrained"] if self.pretrained and not self.weights else []
-        return words + ["--seed", str(self.seed), "--storage", safe_url(self.storage), "--study", self.study_name]
+        return words + ["--seed", str(self.seed), "--storage", without_password(self.storage), "--study", self.study_name]
 
 
 def pick_device(name: str) -> torch.device:
@@ -73,40 +86,100 @@ def run(opts: RunOptions) -> dict | None:
     """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
     space = opts.space
     device = pick_device(opts.device)
-    prepared = checked_data(opts, recorded_data(opts.storage, opts.study_name))  # data errors come before the study
-    storage = open_storage(opts.storage)
+    heartbeat = None if opts.storage.startswith(JOURNAL_PREFIX) else opts.heartbeat  # journals keep none
+    recorded = recorded_data(opts.storage, opts.study_name)
+    if recorded and opts.new_study:
+        raise DataError(f"study {opts.study_name!r} already exists in {safe_url(opts.storage)}: name another with --new-study")
+    store = artifact_store(opts.storage, opts.artifacts)
+    prepared = checked_data(opts, recorded, store)  # data errors come before the study
     study = optuna.create_study(
-        storage=storage,
+        storage=open_storage(opts.storage, heartbeat=heartbeat),
         study_name=opts.study_name,
         direction="maximize",
         load_if_exists=True,
         pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
     )
-    store = artifact_store(opts.storage, opts.artifacts)
     record_data(study, prepared, opts, store)
-    study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`
+    study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`, and for retries
+    study.set_user_attr("heartbeat", opts.heartbeat)  # for `hpsearch copy`, to tell dead workers from live ones
     note = study_note(space, opts.epochs or space.epochs, study.user_attrs["data"], prepared.decoded.skipped, opts.command())
-    if get_note(study) != note:
+    if not opts.worker and get_note(study) != note:
         save_note(study, note)
-    done = len(finished_trials(study))
-    if done >= opts.trials:
+    if not opts.worker and not _work_left(study, opts.trials) and not _running(study):
+        done = len(finished_trials(study))
         tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): "
                    f"nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
         return study.user_attrs.get("best_evaluation")
     # a fresh seed per session: the same seed would repeat the random start-up trials on resume
-    study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials), n_startup_trials=10)
+    # and workers that start together need seeds of their own
+    study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials) + 7919 * opts.worker, n_startup_trials=10)
     task = get_task(space.task)
     data = to_device(prepared, task, device)
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
-    objective = Objective(space, data, task, store, epochs=opts.epochs, progress=opts.progress, **options)
+    objective = Objective(space, data, task, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
+    workers = start_workers(opts)
+    done = len(finished_trials(study))
     with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
-        study.optimize(
-            objective,
-            catch=(TrialFailed,),
-            callbacks=[MaxTrialsCallback(opts.trials, states=FINISHED), _Progress(bar, space.metric), _stop_on_failures()],
-        )
-    return test_best(study, space, data, task, store, options)
+        callbacks = [stop_when_enough(opts.trials), _Progress(bar, space.metric), _stop_on_failures()]
+        if _work_left(study, opts.trials):
+            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
+        while wait_for_running(study, heartbeat, opts.trials):  # a dead worker's trial came back to be retried
+            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
+    wait_for(workers)
+    return None if opts.worker else test_best(study, space, data, task, store, options)
+
+
+def _work_left(study: optuna.Study, wanted: int) -> bool:
+    fail_stale_trials(study)  # trials of workers that died: failed, and queued again
+    return len(finished_trials(study)) + len(_running(study)) < wanted
+
+
+def _running(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def wait_for_running(study: optuna.Study, heartbeat: int | None, wanted: int) -> bool:
+    """Wait while other workers' trials run. True when a trial waits to be run again (its worker died, and
+    it was failed after three heartbeats of silence); False when none runs any more, or without heartbeats."""
+    announced = False
+    while heartbeat:
+        fail_stale_trials(study)
+        if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) and len(finished_trials(study)) < wanted:
+            return True
+        running = _running(study)
+        if not running:
+            return False
+        if not announced:
+            tqdm.write(f"waiting for {len(running)} running trial(s): other workers', or a dead worker's, "
+                       f"which is retried here after {3 * heartbeat} s without a heartbeat")
+            announced = True
+        time.sleep(heartbeat)
+    return False
+
+
+def start_workers(opts: RunOptions) -> list[subprocess.Popen]:
+    """--jobs K: K-1 more processes run the same command on the same study; this one is the K-th."""
+    if opts.jobs <= 1 or opts.worker:
+        return []
+    if sqlite_path(opts.storage) is None and opts.storage.startswith("sqlite"):
+        raise DataError("--jobs needs a database file that all workers can open, not an in-memory SQLite")
+    command = [sys.executable, "-m", "search.cli", *opts.command()[1:], "--heartbeat", str(opts.heartbeat), "--quiet"]
+    password = password_of(opts.storage)  # through the environment, not the command line others can read
+    env = {**os.environ, PASSWORD_VARIABLE: password} if password else None
+    return [subprocess.Popen([*command, "--worker", str(i)], env=env) for i in range(1, opts.jobs)]
+
+
+def wait_for(workers: list[subprocess.Popen]) -> None:
+    failed = [w.args for w in workers if w.wait() not in (0, 130)]
+    if failed:
+        tqdm.write(f"{len(failed)} of {len(workers)} worker processes failed: see their lines above")
 
 
 def recorded_data(url: str, study_name: str) -> dict:
@@ -117,18 +190,19 @@ def recorded_data(url: str, study_name: str) -> dict:
     storage = open_storage(url)
     if study_name not in optuna.get_all_study_names(storage):
         return {}
-    return optuna.load_study(study_name=study_name, storage=storage).user_attrs.get("data", {})
+    attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
+    return {**attrs.get("data", {}), "splits_artifact": attrs.get("splits_artifact")}
 
 
-def checked_data(opts: RunOptions, recorded: dict) -> Prepared:
+def checked_data(opts: RunOptions, recorded: dict, store) -> Prepared:
     """Find, check and decode the data: other images than the study's are refused before decoding."""
     space, source = opts.space, opts.data or opts.space.data
     found = discover(resolve_source(source))
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
-            f"study {opts.study_name!r} was run on other images ({recorded['files']} files, fingerprint "
-            f"{recorded['fingerprint']}) than {source} now holds ({len(found.items)} files, fingerprint "
-            f"{found.fingerprint}): use the same images, or name a new study with --study"
+            f"study {opts.study_name!r} was run on other images than {source} now holds "
+            f"({data_difference(store, recorded, found)}): use the study's images (at any path), "
+            f"or start a new study on these with --new-study NAME"
         )
     if space.pretrained if opts.pretrained is None else opts.pretrained:
         check_weights(space, opts.weights)
@@ -138,9 +212,28 @@ def checked_data(opts: RunOptions, recorded: dict) -> Prepared:
     if recorded and recorded["split_digest"] != prepared.split_digest:
         raise DataError(
             f"study {opts.study_name!r} used another train/valid/test split (digest {recorded['split_digest']}, "
-            f"now {prepared.split_digest}): keep the same --seed and split, or name a new study with --study"
+            f"now {prepared.split_digest}): keep the same --seed and split, or start a new study with --new-study NAME"
         )
     return prepared
+
+
+def data_difference(store, recorded: dict, found: Discovery) -> str:
+    """What differs between the study's images (its splits.csv) and the images found now, by content."""
+    counts = f"{recorded['files']} files then, {len(found.items)} now"
+    try:
+        with store.open_reader(recorded["splits_artifact"]) as reader:
+            then = {(row["digest"], row["label"]): row["path"] for row in csv.DictReader(io.TextIOWrapper(reader))}
+    except (ArtifactNotFound, KeyError, TypeError):  # the artifact store stayed on another machine
+        return counts
+    now = {(i.digest, i.label): i.relpath for i in found.items}
+    parts = [counts]
+    for what, keys, paths in (("new", now.keys() - then.keys(), now), ("missing", then.keys() - now.keys(), then)):
+        if keys:
+            example = paths[min(keys, key=lambda k: paths[k])]
+            parts.append(f"{len(keys)} {what} or relabelled, e.g. {example}")
+    if len(parts) == 1:
+        parts.append("the same images, with a split column or left-out files that differ")
+    return "; ".join(parts)
 
 
 def check_weights(space: Space, weights: str | None) -> None:
@@ -184,6 +277,8 @@ def _stop_on_failures():
     failures = []
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get("fail_reason") == SURPLUS:
+            return
         failures.append(trial.state == TrialState.FAIL)
         if len(failures) >= MAX_FAILURES_IN_A_ROW and all(failures[-MAX_FAILURES_IN_A_ROW:]):
             tqdm.write(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed: stopping (last: {trial.user_attrs.get('fail_reason')})")
@@ -197,6 +292,8 @@ class _Progress:
         self.bar, self.metric = bar, metric
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get("fail_reason") == SURPLUS:
+            return
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         if trial.state == TrialState.COMPLETE:
             outcome = f"{self.metric} {trial.value:.4f}"

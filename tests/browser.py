@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
+from components import missing
 
 CHROMIUM = os.environ.get("HPSEARCH_CHROMIUM", "/usr/bin/chromium")
 # Without the networking flags Chromium keeps calling Google's hosts, which a closed network refuses.
@@ -21,13 +21,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 
 def require_chromium() -> None:
-    """Skip where Chromium is missing, but fail under HPSEARCH_REQUIRE_ALL=1 (CI), where a skip would hide it."""
-    if Path(CHROMIUM).exists() or shutil.which(CHROMIUM):
-        return
-    message = f"Chromium not found at {CHROMIUM}: install Debian's chromium package or set HPSEARCH_CHROMIUM"
-    if os.environ.get("HPSEARCH_REQUIRE_ALL") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing(f"Chromium not found at {CHROMIUM}: install Debian's chromium package or set HPSEARCH_CHROMIUM")
 
 
 @contextlib.contextmanager

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 import torch
 
@@ -35,6 +37,24 @@ def test_a_report_callback_can_stop_training(data):
 
     with pytest.raises(Stop):
         train(TrainConfig(model="baseline", batch_size=8, lr=1e-3, epochs=5), data, get_task("classify"), "f1_weighted", report, progress=False)
+
+
+def test_training_resumed_from_a_checkpoint_ends_as_if_never_stopped(data):
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=4, augment=Augment(0.1, 0.02, 0.05))
+    task, saved = get_task("classify"), {}
+
+    def keep(state):  # through bytes, as a checkpoint file would be
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        saved[state["epoch"]] = buffer.getvalue()
+
+    straight = train(config, data, task, "f1_weighted", progress=False, checkpoint=keep)
+    assert sorted(saved) == [1, 2, 3, 4]
+    resumed_at = []
+    resumed = train(config, data, task, "f1_weighted", progress=False, report=lambda e, m: resumed_at.append(e),
+                    resume=torch.load(io.BytesIO(saved[2]), weights_only=False))
+    assert resumed_at == [3, 4] and resumed.history == straight.history and resumed.best_epoch == straight.best_epoch
+    assert all(torch.equal(resumed.state_dict[k], v) for k, v in straight.state_dict.items())
 
 
 def test_nan_loss_stops_training(data, broken_models):

@@ -89,10 +89,14 @@ def train(
     metric: str,
     report: Callable[[int, dict[str, float]], None] | None = None,
     progress: bool = True,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> TrainResult:
     """Train for config.epochs; keep the epoch with the highest valid `metric`.
 
-    report(epoch, metrics) is called after each epoch and may raise to stop training.
+    report(epoch, metrics) is called after each epoch and may raise to stop training. Then
+    checkpoint(state) gets everything needed to go on after that epoch; train(..., resume=state)
+    goes on from there as if never stopped (same weights, optimizer, random streams).
     """
     torch.manual_seed(config.seed)
     model = build_model(config, data, task)
@@ -102,7 +106,12 @@ def train(
     valid_rows = data.splits["valid"]
     valid_targets = data.targets[valid_rows].cpu()
     history, best_epoch, best_state, best_outputs = [], 0, None, None
-    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+    if resume:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        _set_rng_state(resume["rng"], gen)
+        history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
+    for epoch in tqdm(range(len(history) + 1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
         train_loss = _train_epoch(model, optimizer, config, data, task, gen)
         outputs = predict(model, config, data, valid_rows)
         metrics = {"train_loss": train_loss} | {f"valid_{k}": v for k, v in task.metrics(outputs, valid_targets).items()}
@@ -114,8 +123,23 @@ def train(
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if report:
             report(epoch, metrics)
+        if checkpoint:
+            checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(gen),
+                        "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs})
     trainable_params, total_params = count_parameters(model)
     return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs)
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "generator": gen.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["generator"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:

@@ -1,0 +1,213 @@
+"""Resume anywhere: killed and interrupted trials, several workers on a real PostgreSQL server and on
+SQLite, studies copied between storages."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+
+import optuna
+import pytest
+from browser import dashboard
+from conftest import TINY_SPACE
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import Trial, TrialState
+from optuna_dashboard import get_note
+from postgres import PASSWORD, postgres_server
+from test_study import BIN, hpsearch
+
+from search.objective import SURPLUS
+from search.storage import artifact_store, open_storage
+
+RUN = ["run", "--space", TINY_SPACE, "--quiet", "--heartbeat", 1]
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with postgres_server() as new_database:
+        yield new_database
+
+
+@pytest.fixture
+def password(monkeypatch):
+    monkeypatch.setenv("HPSEARCH_DB_PASSWORD", PASSWORD)  # the URLs carry no password
+
+
+def start(*args, cwd) -> subprocess.Popen:
+    return subprocess.Popen([BIN / "hpsearch", *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="tiny", storage=open_storage(storage)).trials
+
+
+def running_trial_of(worker: subprocess.Popen, storage: str, epochs: int):
+    try:
+        mine = [t for t in trials(storage) if t.user_attrs.get("worker", "").endswith(f":{worker.pid}")]
+    except KeyError:  # no study yet
+        return None
+    return next((t for t in mine if t.state == TrialState.RUNNING and len(t.intermediate_values) >= epochs), None)
+
+
+def stop_mid_trial(worker: subprocess.Popen, storage: str, sig=signal.SIGKILL, epochs: int = 2):
+    """Send `sig` to `worker` once its trial has reported `epochs` epochs; that trial as it was then left."""
+    deadline = time.monotonic() + 120
+    while (trial := running_trial_of(worker, storage, epochs)) is None:
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[0]
+        time.sleep(0.1)
+    worker.send_signal(sig)
+    worker.wait(timeout=60)
+    return next(t for t in trials(storage) if t.number == trial.number)
+
+
+def check_retried(storage: str, stopped, wanted: int):
+    """The stopped trial failed, was run again with its parameters from its checkpoint, and the study
+    ended with exactly `wanted` finished trials and nothing left running or waiting."""
+    everything = trials(storage)
+    assert not [t.number for t in everything if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    finished = [t.number for t in everything if t.state in FINISHED]
+    assert len(finished) == len(set(finished)) == wanted
+    assert next(t for t in everything if t.number == stopped.number).state == TrialState.FAIL
+    retry = [t for t in everything if t.system_attrs.get("failed_trial") == stopped.number]
+    assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == stopped.params
+    reported, resumed = len(stopped.intermediate_values), retry[0].user_attrs["resumed_from_epoch"]
+    # at most the epoch in flight is done again (one more if the kill fell between report and checkpoint)
+    assert reported - 1 <= resumed <= reported and resumed >= 1
+    assert [retry[0].intermediate_values[e] for e in range(1, resumed + 1)] == [stopped.intermediate_values[e] for e in range(1, resumed + 1)]
+    print(f"trial {stopped.number}: stopped after {reported} reported epochs, resumed after epoch {resumed}")
+    return retry[0]
+
+
+def test_sqlite_a_killed_run_resumes_its_trial_from_its_checkpoint_when_run_again(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = [*RUN, "--trials", 3, "--epochs", 5]
+    killed = stop_mid_trial(start(*args, cwd=tmp_path), storage)
+    assert killed.state == TrialState.RUNNING  # an orphan, until a run notices its silence
+    hpsearch(*args, cwd=tmp_path)
+    check_retried(storage, killed, 3)
+    assert not list((tmp_path / "artifacts").glob("checkpoint-*"))  # checkpoints go when their trial ends
+
+
+def test_ctrl_c_fails_the_trial_and_the_same_command_continues_it(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = [*RUN, "--trials", 2, "--epochs", 4]
+    worker = start(*args, cwd=tmp_path)
+    interrupted = stop_mid_trial(worker, storage, sig=signal.SIGINT)
+    said = worker.stdout.read().strip().splitlines()
+    assert worker.returncode == 130 and said[-1] == "hpsearch: interrupted; run the same command again to continue the study"
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["fail_reason"] == "interrupted"
+    hpsearch(*args, cwd=tmp_path)
+    check_retried(storage, interrupted, 2)
+
+
+def test_postgres_a_killed_workers_trial_is_retried_by_a_surviving_worker(postgres, password, tmp_path):
+    storage = postgres()
+    args = [*RUN, "--storage", storage, "--trials", 4, "--epochs", 5]
+    victim, survivor = start(*args, cwd=tmp_path), start(*args, cwd=tmp_path)
+    killed = stop_mid_trial(victim, storage)
+    out, _ = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, out
+    retry = check_retried(storage, killed, 4)
+    assert retry.user_attrs["worker"].endswith(f":{survivor.pid}")
+
+
+def test_postgres_three_workers_share_one_study_and_never_show_the_password(postgres, password, tiny_images, tmp_path):
+    storage = postgres()
+    args = [*RUN, "--storage", storage, "--data", tiny_images, "--trials", 9, "--epochs", 1]
+    workers = [start(*args, cwd=tmp_path) for _ in range(3)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    everything = trials(storage)
+    assert sorted(t.number for t in everything if t.state in FINISHED) == list(range(9))
+    assert all(t.user_attrs.get("fail_reason") == SURPLUS for t in everything if t.state not in FINISHED)
+    assert len({t.user_attrs["worker"] for t in everything}) > 1  # the work was shared
+
+    # with the password in the URL, and everywhere it could leak: output, attributes, notes
+    with_password = storage.replace("hpsearch@", f"hpsearch:{PASSWORD}@")
+    os.environ.pop("HPSEARCH_DB_PASSWORD")
+    more = [*RUN, "--data", tiny_images, "--trials", 10, "--epochs", 1]
+    for command in (["status"], ["best"], more):
+        said = hpsearch(*command, "--storage", with_password, cwd=tmp_path)
+        outputs.append(said.stdout + said.stderr)
+    storage = open_storage(with_password)
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    stored = [study.user_attrs, storage.get_study_system_attrs(study._study_id), get_note(study)] + [(t.user_attrs, t.system_attrs) for t in study.trials]
+    everywhere = json.dumps(stored, default=str) + "".join(outputs)
+    assert PASSWORD not in everywhere, _where(everywhere, PASSWORD)
+
+
+def test_sqlite_three_jobs_and_the_dashboard_at_once(tiny_images, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = [*RUN, "--data", tiny_images, "--epochs", 1]
+    hpsearch(*args, "--trials", 1, cwd=tmp_path)  # the study exists before the dashboard starts
+    with dashboard(storage, tmp_path, tmp_path / "dashboard.log") as url:
+        answers, stop = [], threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                for path in ("/api/studies", "/api/studies/1?after=0"):
+                    with urllib.request.urlopen(url + path, timeout=60) as response:
+                        answers.append(response.status)
+
+        reader = threading.Thread(target=poll)
+        reader.start()
+        try:
+            result = hpsearch(*args, "--trials", 10, "--jobs", 3, cwd=tmp_path, check=False)
+        finally:
+            stop.set()
+            reader.join()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "locked" not in result.stdout + result.stderr + (tmp_path / "dashboard.log").read_text()
+    assert len(answers) > 10 and set(answers) == {200}
+    everything = trials(storage)
+    assert sorted(t.number for t in everything if t.state in FINISHED) == list(range(10))
+    assert len({t.user_attrs["worker"] for t in everything}) == 1 + 3  # the first run's, then the three jobs'
+
+
+def test_copy_sqlite_to_postgres_and_back_keeps_everything_and_resumes(postgres, password, tmp_path):
+    first, back = tmp_path / "first", tmp_path / "back"
+    first.mkdir()
+    back.mkdir()
+    hpsearch(*RUN, "--trials", 2, "--epochs", 1, cwd=first)
+    server = postgres()
+    said = hpsearch("copy", "--from", "sqlite:///studies.db", "--to", server, "--to-artifacts", tmp_path / "pg-files", cwd=first).stdout
+    assert said.startswith("copied study 'tiny' (2 trials, 3 notes, ") and PASSWORD not in said
+    hpsearch("copy", "--from", server, "--from-artifacts", tmp_path / "pg-files", "--to", "sqlite:///studies.db", cwd=back)
+
+    def contents(folder):
+        storage = open_storage(f"sqlite:///{folder / 'studies.db'}")
+        study, store = optuna.load_study(study_name="tiny", storage=storage), artifact_store("", folder / "artifacts")
+        files = {}
+        for trial in study.trials:
+            for meta in get_all_artifact_meta(trial, storage=storage):
+                with store.open_reader(meta.artifact_id) as reader:
+                    files[(trial.number, meta.filename)] = reader.read()
+        notes = [get_note(study)] + [get_note(Trial(study, t._trial_id)) for t in study.trials]
+        return [(t.number, t.state, t.value, t.params, t.intermediate_values) for t in study.trials], notes, files, study.user_attrs
+
+    before, after = contents(first), contents(back)
+    assert before == after and len(before[2]) >= 8 and all(before[1])
+    hpsearch(*RUN, "--trials", 3, "--epochs", 1, cwd=back)  # the copy goes on where it was
+    assert sum(t.state in FINISHED for t in trials(f"sqlite:///{back / 'studies.db'}")) == 3
+
+
+def test_a_new_study_name_for_other_images_and_a_clear_refusal_for_a_taken_one(tiny_images, tmp_path):
+    args = [*RUN, "--data", tiny_images, "--trials", 1, "--epochs", 1]
+    hpsearch(*args, cwd=tmp_path)
+    (tiny_images / "circle" / "circle1.PNG").unlink()
+    refused = hpsearch(*args, cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "(36 files then, 35 now; 1 missing or relabelled, e.g. circle/circle1.PNG)" in refused.stderr and "--new-study NAME" in refused.stderr
+    hpsearch(*args, "--new-study", "fewer", cwd=tmp_path)
+    taken = hpsearch(*args, "--new-study", "fewer", cwd=tmp_path, check=False)
+    assert taken.returncode == 2 and "study 'fewer' already exists" in taken.stderr
+
+
+def _where(text, needle, width=200):
+    i = text.find(needle)
+    return text[max(0, i - width): i + width]
