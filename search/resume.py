@@ -9,7 +9,6 @@ import io
 import re
 
 import optuna
-import torch
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
@@ -27,6 +26,8 @@ def checkpoint_id(trial: optuna.Trial) -> str:
 
 
 def save_checkpoint(store, artifact_id: str, state: dict) -> None:
+    import torch  # here, not above: workers that only count trials need not load it
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     buffer.seek(0)
@@ -35,6 +36,8 @@ def save_checkpoint(store, artifact_id: str, state: dict) -> None:
 
 def load_checkpoint(store, artifact_id: str) -> dict | None:
     """The state after the last finished epoch, or None: no checkpoint, or one cut short by a crash."""
+    import torch
+
     try:
         with store.open_reader(artifact_id) as reader:
             return torch.load(io.BytesIO(reader.read()), map_location="cpu", weights_only=True)
@@ -61,6 +64,8 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
 def is_surplus(trial: optuna.Trial, wanted: int) -> bool:
     """Workers that start trials at the same moment may start more than wanted: the trials beyond the
     first `wanted` that are not failed (by number) are surplus."""
+    if trial.number < wanted:  # fewer than `wanted` trials of any state are ahead of it
+        return False
     ahead = trial.study.get_trials(deepcopy=False, states=COUNTED)
     return sum(t.number < trial.number for t in ahead) >= wanted
 

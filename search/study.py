@@ -110,6 +110,9 @@ def run(opts: RunOptions) -> dict | None:
         tqdm.write(f"study {study.study_name!r} already has {done} finished trials (asked for {opts.trials}): "
                    f"nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
         return study.user_attrs.get("best_evaluation")
+    workers = start_workers(opts)  # they find the data decoded in the cache
+    if opts.jobs > 1 and device.type == "cpu":  # share the cores rather than fight over them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // opts.jobs))
     # a fresh seed per session: the same seed would repeat the random start-up trials on resume
     # and workers that start together need seeds of their own
     study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials) + 7919 * opts.worker, n_startup_trials=10)
@@ -118,7 +121,6 @@ def run(opts: RunOptions) -> dict | None:
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
     objective = Objective(space, data, task, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
-    workers = start_workers(opts)
     done = len(finished_trials(study))
     with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
         callbacks = [stop_when_enough(opts.trials), _Progress(bar, space.metric), _stop_on_failures()]
@@ -170,7 +172,7 @@ def start_workers(opts: RunOptions) -> list[subprocess.Popen]:
         return []
     if sqlite_path(opts.storage) is None and opts.storage.startswith("sqlite"):
         raise DataError("--jobs needs a database file that all workers can open, not an in-memory SQLite")
-    command = [sys.executable, "-m", "search.cli", *opts.command()[1:], "--heartbeat", str(opts.heartbeat), "--quiet"]
+    command = [sys.executable, "-m", "search.cli", *opts.command()[1:], "--heartbeat", str(opts.heartbeat), "--jobs", str(opts.jobs), "--quiet"]
     password = password_of(opts.storage)  # through the environment, not the command line others can read
     env = {**os.environ, PASSWORD_VARIABLE: password} if password else None
     return [subprocess.Popen([*command, "--worker", str(i)], env=env) for i in range(1, opts.jobs)]

@@ -1,8 +1,11 @@
 """The CUDA path: data on the GPU, channels-last weights, bf16 autocast. Runs where a GPU is; CI has none."""
 
+import io
+
 import pytest
 import torch
 
+from trainers.augment import Augment
 from trainers.loop import TrainConfig, build_model, predict, train
 from trainers.prepare import prepare, to_device
 from trainers.tasks import get_task
@@ -27,3 +30,21 @@ def test_training_on_cuda_keeps_data_on_the_gpu_channels_last_in_bf16(tiny_image
     conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
     outputs = predict(model, config, data, data.splits["valid"])
     assert seen and set(seen) == {torch.bfloat16} and outputs.dtype == torch.float32 and not outputs.is_cuda
+
+
+def test_a_cuda_trial_resumed_from_its_checkpoint_ends_as_if_never_stopped(tiny_images):
+    task = get_task("classify")
+    data = to_device(prepare(str(tiny_images), 16, "stretch"), task, torch.device("cuda"))
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=3, augment=Augment(0.1, 0.02, 0.05))
+    saved = {}
+
+    def keep(state):
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        saved[state["epoch"]] = buffer.getvalue()
+
+    straight = train(config, data, task, "f1_weighted", progress=False, checkpoint=keep)
+    resumed = train(config, data, task, "f1_weighted", progress=False,
+                    resume=torch.load(io.BytesIO(saved[1]), map_location="cpu", weights_only=True))
+    assert resumed.history == straight.history
+    assert all(torch.equal(resumed.state_dict[k], v) for k, v in straight.state_dict.items())

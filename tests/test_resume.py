@@ -85,34 +85,34 @@ def check_retried(storage: str, stopped, wanted: int):
 
 def test_sqlite_a_killed_run_resumes_its_trial_from_its_checkpoint_when_run_again(tmp_path):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    args = [*RUN, "--trials", 3, "--epochs", 5]
+    args = [*RUN, "--trials", 1, "--epochs", 3]
     killed = stop_mid_trial(start(*args, cwd=tmp_path), storage)
     assert killed.state == TrialState.RUNNING  # an orphan, until a run notices its silence
     hpsearch(*args, cwd=tmp_path)
-    check_retried(storage, killed, 3)
+    check_retried(storage, killed, 1)
     assert not list((tmp_path / "artifacts").glob("checkpoint-*"))  # checkpoints go when their trial ends
 
 
 def test_ctrl_c_fails_the_trial_and_the_same_command_continues_it(tmp_path):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    args = [*RUN, "--trials", 2, "--epochs", 4]
+    args = [*RUN, "--trials", 1, "--epochs", 3]
     worker = start(*args, cwd=tmp_path)
     interrupted = stop_mid_trial(worker, storage, sig=signal.SIGINT)
     said = worker.stdout.read().strip().splitlines()
     assert worker.returncode == 130 and said[-1] == "hpsearch: interrupted; run the same command again to continue the study"
     assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["fail_reason"] == "interrupted"
     hpsearch(*args, cwd=tmp_path)
-    check_retried(storage, interrupted, 2)
+    check_retried(storage, interrupted, 1)
 
 
 def test_postgres_a_killed_workers_trial_is_retried_by_a_surviving_worker(postgres, password, tmp_path):
     storage = postgres()
-    args = [*RUN, "--storage", storage, "--trials", 4, "--epochs", 5]
+    args = [*RUN, "--storage", storage, "--trials", 2, "--epochs", 3]
     victim, survivor = start(*args, cwd=tmp_path), start(*args, cwd=tmp_path)
     killed = stop_mid_trial(victim, storage)
     out, _ = survivor.communicate(timeout=300)
     assert survivor.returncode == 0, out
-    retry = check_retried(storage, killed, 4)
+    retry = check_retried(storage, killed, 2)
     assert retry.user_attrs["worker"].endswith(f":{survivor.pid}")
 
 
@@ -141,15 +141,17 @@ def test_postgres_three_workers_share_one_study_and_never_show_the_password(post
     assert PASSWORD not in everywhere, _where(everywhere, PASSWORD)
 
 
-def test_sqlite_three_jobs_and_the_dashboard_at_once(tiny_images, tmp_path):
+def test_sqlite_three_jobs_and_the_dashboard_at_once(tmp_path):
+    """Several processes writing studies.db while optuna-dashboard reads it: no "database is locked"
+    (optuna-dashboard issue 545), every answer 200, and the study ends with exactly its trials."""
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    args = [*RUN, "--data", tiny_images, "--epochs", 1]
+    args = [*RUN, "--epochs", 1]
     hpsearch(*args, "--trials", 1, cwd=tmp_path)  # the study exists before the dashboard starts
     with dashboard(storage, tmp_path, tmp_path / "dashboard.log") as url:
         answers, stop = [], threading.Event()
 
-        def poll():
-            while not stop.is_set():
+        def poll():  # what the dashboard's pages ask for, several times a second
+            while not stop.wait(0.2):
                 for path in ("/api/studies", "/api/studies/1?after=0"):
                     with urllib.request.urlopen(url + path, timeout=60) as response:
                         answers.append(response.status)
@@ -157,7 +159,7 @@ def test_sqlite_three_jobs_and_the_dashboard_at_once(tiny_images, tmp_path):
         reader = threading.Thread(target=poll)
         reader.start()
         try:
-            result = hpsearch(*args, "--trials", 10, "--jobs", 3, cwd=tmp_path, check=False)
+            result = hpsearch(*args, "--trials", 9, "--jobs", 3, cwd=tmp_path, check=False)
         finally:
             stop.set()
             reader.join()
@@ -165,8 +167,8 @@ def test_sqlite_three_jobs_and_the_dashboard_at_once(tiny_images, tmp_path):
     assert "locked" not in result.stdout + result.stderr + (tmp_path / "dashboard.log").read_text()
     assert len(answers) > 10 and set(answers) == {200}
     everything = trials(storage)
-    assert sorted(t.number for t in everything if t.state in FINISHED) == list(range(10))
-    assert len({t.user_attrs["worker"] for t in everything}) == 1 + 3  # the first run's, then the three jobs'
+    assert sorted(t.number for t in everything if t.state in FINISHED) == list(range(9))
+    assert len({t.user_attrs["worker"] for t in everything}) >= 3  # the first run's, then at least two jobs'
 
 
 def test_copy_sqlite_to_postgres_and_back_keeps_everything_and_resumes(postgres, password, tmp_path):
@@ -194,18 +196,6 @@ def test_copy_sqlite_to_postgres_and_back_keeps_everything_and_resumes(postgres,
     assert before == after and len(before[2]) >= 8 and all(before[1])
     hpsearch(*RUN, "--trials", 3, "--epochs", 1, cwd=back)  # the copy goes on where it was
     assert sum(t.state in FINISHED for t in trials(f"sqlite:///{back / 'studies.db'}")) == 3
-
-
-def test_a_new_study_name_for_other_images_and_a_clear_refusal_for_a_taken_one(tiny_images, tmp_path):
-    args = [*RUN, "--data", tiny_images, "--trials", 1, "--epochs", 1]
-    hpsearch(*args, cwd=tmp_path)
-    (tiny_images / "circle" / "circle1.PNG").unlink()
-    refused = hpsearch(*args, cwd=tmp_path, check=False)
-    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
-    assert "(36 files then, 35 now; 1 missing or relabelled, e.g. circle/circle1.PNG)" in refused.stderr and "--new-study NAME" in refused.stderr
-    hpsearch(*args, "--new-study", "fewer", cwd=tmp_path)
-    taken = hpsearch(*args, "--new-study", "fewer", cwd=tmp_path, check=False)
-    assert taken.returncode == 2 and "study 'fewer' already exists" in taken.stderr
 
 
 def _where(text, needle, width=200):

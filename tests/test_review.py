@@ -4,8 +4,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-import urllib.request
 from pathlib import Path
 
 import optuna
@@ -94,34 +92,6 @@ def test_report_page_opens_in_chromium_with_no_console_errors(reviewed, tmp_path
     assert errors == []
     assert plots >= 4 and pictures == 4  # history, curves, coordinates, slices (+ importances with 2 params varying)
     assert "Best trial" in text and "test" in text
-
-
-def test_dashboard_reading_while_a_study_runs_breaks_nothing(tiny_images, tmp_path):
-    storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    run_args = ["run", "--space", TINY_SPACE, "--data", tiny_images, "--epochs", 2, "--quiet"]
-    hpsearch(*run_args, "--trials", 1, cwd=tmp_path)  # the study exists before the dashboard starts
-    with dashboard(storage, tmp_path, tmp_path / "dashboard.log") as url:
-        answers, stop = [], threading.Event()
-
-        def poll():  # what the dashboard's pages ask for, as fast as it answers
-            while not stop.is_set():
-                for path in ("/api/studies", "/api/studies/1?after=0"):
-                    with urllib.request.urlopen(url + path, timeout=60) as response:
-                        answers.append(response.status)
-
-        reader = threading.Thread(target=poll)
-        reader.start()
-        try:
-            result = hpsearch(*run_args, "--trials", 8, cwd=tmp_path, check=False)
-        finally:
-            stop.set()
-            reader.join()
-    log = (tmp_path / "dashboard.log").read_text()
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "locked" not in result.stdout + result.stderr + log
-    assert len(answers) > 20 and set(answers) == {200}
-    states = [t.state.name for t in optuna.load_study(study_name="tiny", storage=storage).trials]
-    assert len(states) == 8 and set(states) <= {"COMPLETE", "PRUNED"}
 
 
 def test_dashboard_refuses_clearly_and_warns_off_loopback(tmp_path):

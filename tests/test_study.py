@@ -72,11 +72,15 @@ def test_other_images_are_refused_and_nothing_stored_is_lost(tiny_images, tmp_pa
     run_args = ["run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials"]
     hpsearch(*run_args, 1, cwd=tmp_path)
     before = (tmp_path / "studies.db").read_bytes()
-    next(tiny_images.rglob("*.PNG")).unlink()
+    (tiny_images / "circle" / "circle1.PNG").unlink()
     refused = hpsearch(*run_args, 2, cwd=tmp_path, check=False)
-    assert refused.returncode == 2
-    assert "was run on other images" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "was run on other images" in refused.stderr and "--new-study NAME" in refused.stderr
+    assert "(36 files then, 35 now; 1 missing or relabelled, e.g. circle/circle1.PNG)" in refused.stderr
     assert (tmp_path / "studies.db").read_bytes() == before
+    hpsearch(*run_args, 1, "--new-study", "fewer", cwd=tmp_path)
+    taken = hpsearch(*run_args, 1, "--new-study", "fewer", cwd=tmp_path, check=False)
+    assert taken.returncode == 2 and "study 'fewer' already exists" in taken.stderr
 
 
 def test_bad_input_gives_one_line_before_any_work(tmp_path):
