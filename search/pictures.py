@@ -18,7 +18,8 @@ EXAMPLES_PER_KIND = 3  # right and wrong, per class
 def learning_curves(history: list[dict[str, float]], metric: str, path: Path) -> Path:
     """Train and valid loss, and the valid metric, per epoch."""
     epochs = range(1, len(history) + 1)
-    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    fig = Figure(figsize=(8, 3.2))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.25)  # cheaper than a layout engine
     loss, score = fig.subplots(1, 2)
     loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
     loss.plot(epochs, [h["valid_loss"] for h in history], "o-", label="valid")
@@ -49,25 +50,29 @@ def confusion(truth: np.ndarray, predicted: np.ndarray, class_names: list[str], 
 def examples(images: torch.Tensor, truth: np.ndarray, outputs: torch.Tensor, class_names: list[str], path: Path) -> Path:
     """Per true class (rows): the most confident right, then the most confident wrong predictions.
 
-    `images` are uint8 (N, 3, H, W) and `outputs` the model's logits, row for row.
+    `images` are uint8 (N, 3, H, W) and `outputs` the model's logits, row for row. One mosaic with
+    labels, not an axes per image: drawing stays cheap beside a trial.
     """
     probabilities = outputs.float().softmax(1).numpy()
     predicted, confidence = probabilities.argmax(1), probabilities.max(1)
-    columns = 2 * EXAMPLES_PER_KIND
-    fig = Figure(figsize=(1.4 * columns, 1.6 * len(class_names)), layout="constrained")
-    axes = fig.subplots(len(class_names), columns, squeeze=False)
-    for c, row in enumerate(axes):
+    size, columns = images.shape[-1], 2 * EXAMPLES_PER_KIND
+    cell, row = size + 2, size + max(4, size // 4)  # white borders; above each image, room for its label
+    mosaic = np.full((len(class_names) * row, columns * cell, 3), 255, np.uint8)
+    fig = Figure(figsize=(1.3 * columns + 1, 1.3 * len(class_names) + 0.6))
+    ax = fig.add_axes((0.12, 0.02, 0.86, 0.88))
+    for c in range(len(class_names)):
         for right, start in ((True, 0), (False, EXAMPLES_PER_KIND)):
             chosen = np.flatnonzero((truth == c) & ((predicted == c) == right))
             chosen = chosen[np.argsort(-confidence[chosen])][:EXAMPLES_PER_KIND]
-            for ax, i in zip(row[start:], chosen):
-                ax.imshow(images[i].permute(1, 2, 0).numpy())
-                label = f"{confidence[i]:.2f}" if right else f"→ {class_names[predicted[i]]} {confidence[i]:.2f}"
-                ax.set_title(label, fontsize=8, color="green" if right else "red")
-        for ax in row:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        row[0].set_ylabel(class_names[c], fontsize=9)
-    fig.suptitle(f"most confident right (left {EXAMPLES_PER_KIND}) and wrong (right {EXAMPLES_PER_KIND}), by true class")
+            for k, i in enumerate(chosen):
+                y, x = c * row + row - size, (start + k) * cell
+                mosaic[y : y + size, x : x + size] = images[i].permute(1, 2, 0).numpy()
+                label = f"{confidence[i]:.2f}" if right else f"→{class_names[predicted[i]]} {confidence[i]:.2f}"
+                ax.text(x + size / 2, y - 0.5, label, ha="center", va="bottom", fontsize=7, color="green" if right else "red")
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([c * row + row - size / 2 for c in range(len(class_names))], class_names, fontsize=8)
+    ax.set_title(f"most confident right (left {EXAMPLES_PER_KIND}) and wrong (right {EXAMPLES_PER_KIND}), by true class",
+                 fontsize=9)
     fig.savefig(path, dpi=80)
     return path

@@ -4,6 +4,7 @@ SQLite, studies copied between storages."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -63,6 +64,12 @@ def stop_mid_trial(worker: subprocess.Popen, storage: str, sig=signal.SIGKILL, e
     worker.send_signal(sig)
     worker.wait(timeout=60)
     return next(t for t in trials(storage) if t.number == trial.number)
+
+
+def _where(text, needle, width=200):
+    i = text.find(needle)
+    return text[max(0, i - width): i + width]
+
 
 
 def check_retried(storage: str, stopped, wanted: int):
@@ -198,6 +205,11 @@ def test_copy_sqlite_to_postgres_and_back_keeps_everything_and_resumes(postgres,
     assert sum(t.state in FINISHED for t in trials(f"sqlite:///{back / 'studies.db'}")) == 3
 
 
-def _where(text, needle, width=200):
-    i = text.find(needle)
-    return text[max(0, i - width): i + width]
+def test_a_database_of_an_older_optuna_schema_is_refused_with_the_upgrade_command(tmp_path):
+    database = tmp_path / "studies.db"
+    optuna.create_study(study_name="old", storage=f"sqlite:///{database}")
+    with sqlite3.connect(database) as db:  # as a studies.db made by Optuna 3.0 reads
+        db.execute("UPDATE alembic_version SET version_num = 'v3.0.0.d'")
+    refused = hpsearch("status", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "was made by an older Optuna" in refused.stderr and "optuna storage upgrade" in refused.stderr
