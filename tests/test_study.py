@@ -152,29 +152,3 @@ def test_a_data_error_leaves_no_study_behind(tiny_images, tmp_path):
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines()[-1].startswith("hpsearch: error: class 'circle' has 2 images")
     assert optuna.get_all_study_names(storage) == []
-
-
-def test_ctrl_c_fails_the_running_trial_and_the_same_command_continues(tiny_images, tmp_path):
-    import signal
-    import time
-
-    args = [BIN / "hpsearch", "run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials", 2]
-    running = subprocess.Popen([*map(str, args), "--epochs", "500"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until a trial has reported an epoch: it is training
-        time.sleep(0.5)
-        if "tiny" in optuna.get_all_study_names(storage):
-            trials = optuna.load_study(study_name="tiny", storage=storage).trials
-            if trials and trials[0].user_attrs.get("epochs"):
-                break
-    running.send_signal(signal.SIGINT)
-    _, err = running.communicate(timeout=60)
-    assert running.returncode == 130
-    assert err.strip().splitlines()[-1] == "hpsearch: interrupted; run the same command again to continue the study"
-    trial = optuna.load_study(study_name="tiny", storage=storage).trials[0]
-    assert trial.state == TrialState.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
-
-    hpsearch(*args[1:], cwd=tmp_path)
-    states = [t.state for t in optuna.load_study(study_name="tiny", storage=storage).trials]
-    assert states[0] == TrialState.FAIL and sum(s != TrialState.FAIL for s in states) == 2
