@@ -47,10 +47,13 @@ def cmd_run(args) -> int:
 def cmd_spaces(args) -> int:
     from search.report import describe_space
     from spaces import list_spaces
+    from trainers.tasks import get_task
 
     for space in list_spaces():
         print(f"{space.name:10s} {space.task:10s} {space.summary}")
-        print(f"{'':21s} data {space.data}, {space.image_size}px {space.resize}, {space.epochs} epochs, maximizes valid {space.metric}")
+        print(f"{'':21s} --data: {get_task(space.task).data_format} (built in: {space.data})")
+        crop = f", region {space.crop}" if space.crop else ""
+        print(f"{'':21s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}")
         print(f"{'':21s} {describe_space(space)}")
     return 0
 

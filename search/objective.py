@@ -60,6 +60,7 @@ def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
         "class_names": data.class_names,
         "image_size": int(data.images.shape[-1]),
         "resize": space.resize,
+        "crop": space.crop,  # cut before resizing: left, top, right, bottom fractions
         "normalize": "imagenet" if config.starts_pretrained else {"mean": data.mean, "std": data.std},
     }
 

@@ -208,7 +208,7 @@ def checked_data(opts: RunOptions, recorded: dict, store) -> Prepared:
         )
     if space.pretrained if opts.pretrained is None else opts.pretrained:
         check_weights(space, opts.weights)
-    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress)
+    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress, crop=space.crop)
     for line in skipped_summary(prepared.decoded.skipped):
         tqdm.write(line)
     if recorded and recorded["split_digest"] != prepared.split_digest:

@@ -34,10 +34,13 @@ class Space:
     trainable_blocks: int | None = None  # with pretrained weights: last N blocks train, the rest freeze
     pruner: Callable[[], Any] | None = None  # an Optuna pruner factory; None: the median pruner
     fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary
+    crop: tuple[float, float, float, float] | None = None  # region of interest: left, top, right, bottom fractions
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"space {self.name!r}: resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
+        if self.crop and not (0 <= self.crop[0] < self.crop[2] <= 1 and 0 <= self.crop[1] < self.crop[3] <= 1):
+            raise ValueError(f"space {self.name!r}: crop {self.crop} must be left < right and top < bottom, fractions in [0, 1]")
         if abs(sum(self.split) - 1) > 1e-6 or min(self.split) <= 0:
             raise ValueError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")
 
@@ -77,4 +80,4 @@ def _load_file(path: Path) -> Space:
     return added[0]
 
 
-from spaces import checkbox, digits  # noqa: E402,F401  (importing a space registers it)
+from spaces import checkbox, digits, drillbit  # noqa: E402,F401  (importing a space registers it)

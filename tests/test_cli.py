@@ -30,3 +30,4 @@ def test_spaces_lists_each_space_with_its_task_and_search():
     out = subprocess.run([HPSEARCH, "spaces"], capture_output=True, text=True, check=True).stdout
     assert "checkbox" in out and "classify" in out
     assert "batch_size: 8 | 32 | 64" in out and "lr: 1e-05 .. 0.01 (log)" in out
+    assert "--data: a folder of class folders, or a CSV manifest" in out and "region (0.12, 0.0, 0.88, 1.0)" in out

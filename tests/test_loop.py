@@ -39,8 +39,9 @@ def test_a_report_callback_can_stop_training(data):
         train(TrainConfig(model="baseline", batch_size=8, lr=1e-3, epochs=5), data, get_task("classify"), "f1_weighted", report, progress=False)
 
 
-def test_training_resumed_from_a_checkpoint_ends_as_if_never_stopped(data):
-    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=4, augment=Augment(0.1, 0.02, 0.05))
+@pytest.mark.parametrize("schedule", ["constant", "cyclic", "exponential"])
+def test_training_resumed_from_a_checkpoint_ends_as_if_never_stopped(data, schedule):
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=4, augment=Augment(0.1, 0.02, 0.05), schedule=schedule)
     task, saved = get_task("classify"), {}
 
     def keep(state):  # through bytes, as a checkpoint file would be
@@ -55,6 +56,12 @@ def test_training_resumed_from_a_checkpoint_ends_as_if_never_stopped(data):
                     resume=torch.load(io.BytesIO(saved[2]), weights_only=False))
     assert resumed_at == [3, 4] and resumed.history == straight.history and resumed.best_epoch == straight.best_epoch
     assert all(torch.equal(resumed.state_dict[k], v) for k, v in straight.state_dict.items())
+
+
+def test_early_stopping_ends_training_after_patience_epochs_without_improvement(data):
+    config = TrainConfig(model="baseline", batch_size=8, lr=1e-9, epochs=20, patience=2)  # too small a rate to improve
+    result = train(config, data, get_task("classify"), "f1_weighted", progress=False)
+    assert len(result.history) == result.best_epoch + 2 < 20
 
 
 def test_nan_loss_stops_training(data, broken_models):

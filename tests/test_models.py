@@ -45,3 +45,20 @@ def test_missing_pretrained_weights_give_one_clear_error(tmp_path):
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="unknown model 'resnet5000'"):
         create_model("resnet5000", 3)
+
+
+def test_attention_cnn_attends_over_pool_3_and_4_and_starts_kaiming_initialised():
+    from trainers.models import AttentionCNN
+
+    model = create_model("attention_cnn", 10)
+    assert model(torch.rand(4, 3, 16, 16)).shape == (4, 10)  # pools round up: 16 px works
+    net = model.backbone
+    assert isinstance(net, AttentionCNN) and len(net.blocks) == 5 and net.num_features == 512
+    pooled, x = [], torch.rand(2, 3, 32, 32)
+    for block in net.blocks:
+        x = block(x)
+        pooled.append(x)
+    _, attention = net.attend3(pooled[2], pooled[4].mean(dim=(2, 3)))
+    assert attention.shape == (2, 1, 4, 4) and torch.allclose(attention.sum(dim=(1, 2, 3)), torch.ones(2))
+    first = net.blocks[0][0].weight
+    assert abs(first.std().item() - (2 / (first.shape[0] * 9)) ** 0.5) < 0.05  # Kaiming normal, fan-out

@@ -36,12 +36,14 @@ class Decoded:
     decoded: int  # how many files this call decoded: 0 when the cache was used
 
 
-def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None, progress: bool = True) -> Decoded:
-    key = hashlib.sha256(f"{FORMAT}:{found.fingerprint}:{size}:{mode}".encode()).hexdigest()[:20]
+def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None, progress: bool = True,
+                crop: tuple[float, float, float, float] | None = None) -> Decoded:
+    key_text = f"{FORMAT}:{found.fingerprint}:{size}:{mode}" + (f":{crop}" if crop else "")
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     folder = (root or cache_root()) / "arrays" / key
     decoded = 0
     if not (folder / "meta.json").exists():
-        decoded = _build(found.items, size, mode, folder, progress)
+        decoded = _build(found.items, size, mode, crop, folder, progress)
     meta = json.loads((folder / "meta.json").read_text())
     bad = meta["bad"]
     items = [i for i in found.items if i.digest not in bad]
@@ -51,18 +53,17 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
     return Decoded(items, images, skipped, decoded)
 
 
-def _decode_one(job: tuple[str, int, str]):
-    path, size, mode = job
+def _decode_one(job: tuple):
     try:
-        return decode(path, size, mode), None
+        return decode(*job), None
     except BadImage as err:
         return None, str(err)
 
 
-def _build(items: list[Item], size: int, mode: str, folder: Path, progress: bool) -> int:
+def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress: bool) -> int:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
-    jobs = [(str(i.path), size, mode) for i in items]
+    jobs = [(str(i.path), size, mode, crop) for i in items]
     results = []
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.

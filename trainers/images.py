@@ -65,5 +65,11 @@ def resize_square(img: Image.Image, size: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown resize mode {mode!r}: use one of {', '.join(RESIZE_MODES)}")
 
 
-def decode(path, size: int, mode: str) -> np.ndarray:
-    return resize_square(load_rgb(path), size, mode)
+def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """`crop`: a region of interest (left, top, right, bottom) as fractions of the image, cut before resizing."""
+    img = load_rgb(path)
+    if crop:
+        w, h = img.size
+        left, top, right, bottom = crop
+        img = img.crop((round(left * w), round(top * h), max(round(right * w), round(left * w) + 1), max(round(bottom * h), round(top * h) + 1)))
+    return resize_square(img, size, mode)

@@ -19,6 +19,7 @@ from trainers.tasks import Task
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+SCHEDULES = ("constant", "cyclic", "exponential")
 
 
 class Diverged(RuntimeError):
@@ -49,6 +50,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     epochs: int = 10
     optimizer: str = "adam"
+    schedule: str = "constant"  # the learning rate over training: constant, cyclic (per batch) or exponential (per epoch)
+    gamma: float = 0.9  # exponential: the rate's factor per epoch
+    patience: int | None = None  # stop when the valid metric has not improved for this many epochs
     pretrained: bool = False
     weights: str | None = None  # local file or folder of pretrained weights
     trainable_blocks: int | None = None  # with pretrained weights: how many of the last blocks train
@@ -64,6 +68,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if self.batch_size < 1 or self.epochs < 1 or not self.lr > 0:
             raise ValueError(f"batch_size, epochs and lr must be positive (got {self.batch_size}, {self.epochs}, {self.lr})")
 
@@ -102,6 +108,7 @@ def train(
     model = build_model(config, data, task)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = _scheduler(config, optimizer, len(_batches(data, config)))
     gen = torch.Generator(device=data.device).manual_seed(config.seed)
     valid_rows = data.splits["valid"]
     valid_targets = data.targets[valid_rows].cpu()
@@ -109,10 +116,14 @@ def train(
     if resume:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
+        if scheduler:
+            scheduler.load_state_dict(resume["scheduler"])
         _set_rng_state(resume["rng"], gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
     for epoch in tqdm(range(len(history) + 1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
-        train_loss = _train_epoch(model, optimizer, config, data, task, gen)
+        if config.patience and epoch - best_epoch > config.patience:
+            break  # early stopping: no better epoch for `patience` epochs
+        train_loss = _train_epoch(model, optimizer, scheduler, config, data, task, gen)
         outputs = predict(model, config, data, valid_rows)
         metrics = {"train_loss": train_loss} | {f"valid_{k}": v for k, v in task.metrics(outputs, valid_targets).items()}
         if not math.isfinite(metrics["valid_loss"]):
@@ -125,6 +136,7 @@ def train(
             report(epoch, metrics)
         if checkpoint:
             checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(gen),
+                        "scheduler": scheduler.state_dict() if scheduler else None,
                         "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs})
     trainable_params, total_params = count_parameters(model)
     return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs)
@@ -170,12 +182,25 @@ def _normalizer(config: TrainConfig, data: TrainData) -> Callable[[torch.Tensor]
     return lambda x: (x - mean) / std
 
 
-def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
+def _scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
+    if config.schedule == "cyclic":  # up and down between a tenth of lr and lr, a cycle every 4 epochs
+        return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=config.lr / 10, max_lr=config.lr,
+                                                 step_size_up=2 * steps_per_epoch, cycle_momentum=False)
+    if config.schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
+    return None
+
+
+def _batches(data: TrainData, config: TrainConfig, order: torch.Tensor | None = None) -> list[torch.Tensor]:
+    order = data.splits["train"] if order is None else order
+    # a last batch of one image breaks BatchNorm: leave it out (the next shuffle brings it back)
+    return [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
+
+
+def _train_epoch(model, optimizer, scheduler, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
     model.train()
     rows = data.splits["train"]
-    order = rows[torch.randperm(len(rows), generator=gen, device=data.device)]
-    # a last batch of one image breaks BatchNorm: leave it out (the next shuffle brings it back)
-    batches = [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
+    batches = _batches(data, config, rows[torch.randperm(len(rows), generator=gen, device=data.device)])
     normalize = _normalizer(config, data)
     total = torch.zeros((), device=data.device)
     for batch in batches:
@@ -189,7 +214,11 @@ def _train_epoch(model, optimizer, config: TrainConfig, data: TrainData, task: T
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if config.schedule == "cyclic":
+            scheduler.step()
         total += loss.detach() * len(batch)
+    if config.schedule == "exponential":
+        scheduler.step()
     mean_loss = (total / sum(len(b) for b in batches)).item()  # one device sync per epoch
     if not math.isfinite(mean_loss):
         raise Diverged(f"training loss became {mean_loss}")

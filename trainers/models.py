@@ -55,6 +55,60 @@ def baseline() -> nn.Module:
     return net
 
 
+class _Attention(nn.Module):
+    """Seed 004's attention block: local features (pool-3 or pool-4) and the global vector (pool-5),
+    summed, reduced to one channel, softmax over the positions; returns the attended local vector."""
+
+    def __init__(self, local_channels: int, channels: int):
+        super().__init__()
+        self.project = nn.Conv2d(local_channels, channels, 1, bias=False)  # to the global vector's width
+        self.score = nn.Conv2d(channels, 1, 1)
+
+    def forward(self, local: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        local = self.project(local)
+        scores = self.score(local + g[:, :, None, None])  # the 1x1 global map, upsampled by broadcasting
+        attention = scores.flatten(1).softmax(1).view_as(scores)
+        return (attention * local).sum(dim=(2, 3)), attention
+
+
+class AttentionCNN(nn.Module):
+    """Five blocks of (conv-BN-ReLU) x 2 and a 2x2 max-pool; attention over pool-3 and pool-4 guided by
+    pool-5's global vector; Kaiming-normal convolutions. Pools round up, so 16 px images work."""
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256, 256)):
+        super().__init__()
+        blocks, c_in = [], 3
+        for c_out in widths:
+            layers = _conv_bn_relu(c_in, c_out, 1) + _conv_bn_relu(c_out, c_out, 1)
+            blocks.append(nn.Sequential(*layers, nn.MaxPool2d(2, ceil_mode=True)))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.attend3, self.attend4 = _Attention(widths[2], widths[4]), _Attention(widths[3], widths[4])
+        self.num_features = 2 * widths[4]
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = []
+        for block in self.blocks:
+            x = block(x)
+            pooled.append(x)
+        g = pooled[4].mean(dim=(2, 3))
+        (a3, _), (a4, _) = self.attend3(pooled[2], g), self.attend4(pooled[3], g)
+        return torch.cat([a3, a4], 1)
+
+
+@register_model
+def attention_cnn() -> nn.Module:
+    return AttentionCNN()
+
+
 class Classifier(nn.Module):
     """A backbone giving pooled features and the shared head: dropout, then hidden layers, then a linear layer."""
 

@@ -47,11 +47,13 @@ def resolve_source(source: str) -> Path:
 
 
 def prepare(
-    source: str | Discovery, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0, progress: bool = True
+    source: str | Discovery, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0, progress: bool = True,
+    crop: tuple[float, float, float, float] | None = None,
 ) -> Prepared:
-    """Decode (once) and split; `source` may be a Discovery already made, to check its fingerprint first."""
+    """Decode (once) and split; `source` may be a Discovery already made, to check its fingerprint first.
+    `crop` keeps a region of interest of every image (fractions: left, top, right, bottom)."""
     found = source if isinstance(source, Discovery) else discover(resolve_source(source))
-    decoded = decode_once(found, size, resize, progress=progress)
+    decoded = decode_once(found, size, resize, progress=progress, crop=crop)
     split = stratified_split(decoded.items, fractions, seed)
     class_names = sorted({i.label for i in decoded.items})
     return Prepared(found, decoded, split, class_names)

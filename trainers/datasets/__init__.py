@@ -9,9 +9,10 @@ from pathlib import Path
 from trainers.cache import cache_root
 from trainers.datasets.checkbox import render_checkbox
 from trainers.datasets.digits import write_digits
+from trainers.datasets.drillbit import render_drillbit
 
 # name -> (writer, version): bump the version when a writer's output changes
-BUILTIN = {"checkbox": (render_checkbox, 2), "digits": (write_digits, 1)}
+BUILTIN = {"checkbox": (render_checkbox, 2), "digits": (write_digits, 1), "drillbit": (render_drillbit, 2)}
 
 
 def builtin_path(name: str) -> Path:

@@ -11,6 +11,7 @@ from trainers.data import Item
 
 class Task(Protocol):
     name: str
+    data_format: str  # what --data must hold, for `hpsearch spaces`
 
     def num_outputs(self, class_names: list[str]) -> int: ...
 

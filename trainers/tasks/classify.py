@@ -11,6 +11,7 @@ from trainers.data import Item
 
 class Classify:
     name = "classify"
+    data_format = "a folder of class folders, or a CSV manifest path,label[,split]"
 
     def num_outputs(self, class_names: list[str]) -> int:
         return len(class_names)
