@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import optuna
@@ -11,6 +10,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import Trial, TrialState
 from optuna_dashboard import get_note, save_note
 
+from search.resume import fail_stale_trials
 from search.storage import artifact_store, default_artifacts_dir, open_storage, safe_url
 from trainers.data import DataError
 
@@ -19,9 +19,7 @@ def copy_study(from_url: str, to_url: str, name: str, from_folder: Path | None, 
     heartbeat = optuna.load_study(study_name=name, storage=open_storage(from_url)).user_attrs.get("heartbeat")
     storage = open_storage(from_url, heartbeat=heartbeat)
     source = optuna.load_study(study_name=name, storage=storage)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(source)  # a dead worker's trial: failed and queued again first
+    fail_stale_trials(source)  # a dead worker's trial: failed and queued again first
     running = source.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if running:
         raise DataError(f"study {name!r} has {len(running)} running trial(s) in {safe_url(from_url)}: stop its workers, "

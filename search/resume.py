@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
@@ -59,6 +60,13 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     wanted = study.user_attrs.get("trials_wanted")
     if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
         RetryHeartbeatStaleTrialCallback()(study, trial)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the running trials whose worker stopped sending heartbeats; `retry` queues them again."""
+    with warnings.catch_warnings():  # Optuna marks it experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def is_surplus(trial: optuna.Trial, wanted: int) -> bool:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 from search.notes import study_note
 from search.objective import SURPLUS, Objective, TrialFailed, make_config
 from search.report import format_table, skipped_summary, space_distributions
-from search.resume import FINISHED, stop_when_enough
+from search.resume import FINISHED, fail_stale_trials, stop_when_enough
 from search.storage import (
     JOURNAL_PREFIX, PASSWORD_VARIABLE, artifact_store, open_storage, password_of, safe_url, sqlite_path, without_password,
 )
@@ -141,12 +140,6 @@ def _running(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
-def fail_stale_trials(study: optuna.Study) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
 def wait_for_running(study: optuna.Study, heartbeat: int | None, wanted: int) -> bool:
     """Wait while other workers' trials run. True when a trial waits to be run again (its worker died, and
     it was failed after three heartbeats of silence); False when none runs any more, or without heartbeats."""
@@ -179,9 +172,9 @@ def start_workers(opts: RunOptions) -> list[subprocess.Popen]:
 
 
 def wait_for(workers: list[subprocess.Popen]) -> None:
-    failed = [w.args for w in workers if w.wait() not in (0, 130)]
+    failed = sum(w.wait() not in (0, 130) for w in workers)
     if failed:
-        tqdm.write(f"{len(failed)} of {len(workers)} worker processes failed: see their lines above")
+        tqdm.write(f"{failed} of {len(workers)} worker processes failed: see their lines above")
 
 
 def recorded_data(url: str, study_name: str) -> dict:
