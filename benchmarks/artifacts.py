@@ -53,8 +53,8 @@ def main() -> None:
     data = to_device(prepare(space.data, space.image_size, space.resize, space.split, progress=False), task, device)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        without = Objective(space, data, task, None, epochs=args.epochs, progress=False)
-        with_files = Objective(space, data, task, artifact_store(f"sqlite:///{folder / 'x.db'}"), epochs=args.epochs, progress=False)
+        without = Objective(space, data, None, epochs=args.epochs, progress=False)
+        with_files = Objective(space, data, artifact_store(f"sqlite:///{folder / 'x.db'}"), epochs=args.epochs, progress=False)
         trial_seconds(without, folder, "warm-a")  # imports and first-use costs are once per run, not per trial
         trial_seconds(with_files, folder, "warm-c")
         a, b, c = [], [], []

@@ -50,11 +50,11 @@ def cmd_spaces(args) -> int:
     from trainers.tasks import get_task
 
     for space in list_spaces():
-        print(f"{space.name:10s} {space.task:10s} {space.summary}")
-        print(f"{'':21s} --data: {get_task(space.task).data_format} (built in: {space.data})")
+        print(f"{space.name:12s} {space.task:10s} {space.summary}")
+        print(f"{'':23s} --data: {space.data_format or get_task(space.task).data_format} (built in: {space.data})")
         crop = f", region {space.crop}" if space.crop else ""
-        print(f"{'':21s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}")
-        print(f"{'':21s} {describe_space(space)}")
+        print(f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}")
+        print(f"{'':23s} {describe_space(space)}")
     return 0
 
 

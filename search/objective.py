@@ -22,7 +22,8 @@ from search.notes import trial_note
 from search.resume import checkpoint_id, is_surplus, load_checkpoint, remove_checkpoint, retry, save_checkpoint
 from spaces import Space
 from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, predict, save_weights, train
-from trainers.tasks import Task
+from trainers.tasks import Task, get_task, task_options
+from trainers.tasks.classify import Classify
 
 
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
@@ -32,9 +33,10 @@ class TrialFailed(Exception):
     """A trial that cannot finish (NaN loss, out of memory); the study records it and goes on."""
 
 
-def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: int = 0, **options) -> TrainConfig:
-    """The trainer's config: the space's fixed settings, then the trial's choices, then run options."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: int = 0, **options) -> tuple[TrainConfig, Task]:
+    """The trainer's config and the task: the space's fixed settings, then the trial's choices, then run
+    options. Each name goes to the training config or, where it is one of the task's options, to the task."""
+    fields, for_task = {f.name for f in dataclasses.fields(TrainConfig)}, task_options(space.task)
     values = {
         "epochs": epochs or space.epochs,
         "augment": space.augment,
@@ -45,17 +47,20 @@ def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: 
         **params,
         **{k: v for k, v in options.items() if v is not None},
     }
-    unknown = sorted(set(values) - fields)
+    unknown = sorted(set(values) - fields - for_task)
     if unknown:
-        raise ValueError(f"space {space.name!r} sets unknown training options {unknown}: use fields of TrainConfig")
-    return TrainConfig(**values)
+        raise ValueError(f"space {space.name!r} sets unknown training options {unknown}: use fields of TrainConfig "
+                         f"or options of the task {space.task!r} ({', '.join(sorted(for_task)) or 'none'})")
+    task = get_task(space.task, **{k: v for k, v in values.items() if k in for_task})
+    return TrainConfig(**{k: v for k, v in values.items() if k in fields}), task
 
 
-def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
+def model_card(space: Space, config: TrainConfig, task: Task, data: TrainData) -> dict:
     """Everything needed to rebuild the model and feed it images."""
     return {
         "space": space.name,
         "task": space.task,
+        "task_options": dataclasses.asdict(task),
         "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "augment"},
         "class_names": data.class_names,
         "image_size": int(data.images.shape[-1]),
@@ -68,15 +73,15 @@ def model_card(space: Space, config: TrainConfig, data: TrainData) -> dict:
 class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
-    def __init__(self, space: Space, data: TrainData, task: Task, store, *, epochs=None, progress=True, wanted=None, **options):
-        self.space, self.data, self.task, self.store = space, data, task, store
+    def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, **options):
+        self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.options = epochs, progress, wanted, options
 
     def __call__(self, trial: optuna.Trial) -> float:
         if self.wanted and is_surplus(trial, self.wanted):
             trial.set_user_attr("fail_reason", SURPLUS)
             raise TrialFailed(SURPLUS)
-        config = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
+        config, task = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         metric = self.space.metric
         trial.set_user_attr("device", str(self.data.device))
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -98,10 +103,14 @@ class Objective:
                 for epoch, metrics in enumerate(resume["history"], 1):
                     report(epoch, metrics)
             save = (lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
-            result = train(config, self.data, self.task, metric, report, self.progress, checkpoint=save, resume=resume)
+            if hasattr(task, "fit"):  # a task may run the one loop its own way (one-vs-rest: once per class and fold)
+                result = task.fit(config, self.data, metric, report, self.progress, checkpoint=save, resume=resume)
+            else:
+                result = train(config, self.data, task, metric, report, self.progress, checkpoint=save, resume=resume)
             value = result.best[f"valid_{metric}"]
-            outcome = f"complete, valid {metric} {value:.4f} at epoch {result.best_epoch}"
-            self._record(trial, config, result)
+            at = f"at epoch {result.best_epoch}" if result.best_epoch else f"mean of {len(result.history)} folds"
+            outcome = f"complete, valid {metric} {value:.4f} {at}"
+            self._record(trial, config, task, result)
             return value
         except KeyboardInterrupt:  # Optuna marks the trial failed; queue it to go on from its checkpoint
             outcome = "interrupted"
@@ -136,23 +145,25 @@ class Objective:
             torch.cuda.empty_cache()
         return TrialFailed(reason)
 
-    def _record(self, trial: optuna.Trial, config: TrainConfig, result: TrainResult) -> None:
+    def _record(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
         trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("inference_ms_per_image", round(result.inference_ms, 4))
         if self.store is None:
             return
         value = result.best[f"valid_{self.space.metric}"]
         others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
+        labels = isinstance(task, Classify)  # pictures of single-label predictions
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")]
-            if self.task.name == "classify":
+            made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")] if result.best_epoch else []
+            if labels:
                 made += self._confusion(result, folder)
             if best_so_far:  # weights and test pictures for every trial that was the best when it ended
-                made += self._test_pictures(config, result, folder) if self.task.name == "classify" else []
-                self._save_model(trial, config, result, folder)
+                made += self._test_pictures(config, task, result, folder) if labels else []
+                self._save_model(trial, config, task, result, folder)
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
 
@@ -162,9 +173,9 @@ class Objective:
         title = f"valid, epoch {result.best_epoch}"
         return [pictures.confusion(truth, predicted, self.data.class_names, title, folder / "confusion_valid.png")]
 
-    def _test_pictures(self, config: TrainConfig, result: TrainResult, folder: Path) -> list[Path]:
+    def _test_pictures(self, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> list[Path]:
         """The best epoch's model on the test split: its confusion matrix and its most confident right and wrong images."""
-        model = build_model(dataclasses.replace(config, pretrained=False), self.data, self.task)
+        model = build_model(dataclasses.replace(config, pretrained=False), self.data, task)
         model.load_state_dict(result.state_dict)
         rows = self.data.splits["test"]
         outputs = predict(model, config, self.data, rows)
@@ -175,9 +186,9 @@ class Objective:
             pictures.examples(self.data.images[rows].cpu(), truth, outputs, names, folder / "examples_test.png"),
         ]
 
-    def _save_model(self, trial: optuna.Trial, config: TrainConfig, result: TrainResult, folder: Path) -> None:
+    def _save_model(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> None:
         weights, card = folder / "model.safetensors", folder / "model.json"
         save_weights(result.state_dict, weights)
-        card.write_text(json.dumps(model_card(self.space, config, self.data), indent=2))
+        card.write_text(json.dumps(model_card(self.space, config, task, self.data), indent=2))
         trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=self.store, file_path=str(weights), study_or_trial=trial))
         trial.set_user_attr("model_artifact", upload_artifact(artifact_store=self.store, file_path=str(card), study_or_trial=trial))

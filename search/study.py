@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,9 @@ from search.storage import (
 from spaces import Space
 from trainers.data import DataError, Discovery, discover
 from trainers.loop import TrainData, build_model, evaluate, load_weights
-from trainers.models import create_model, is_ours
+from trainers.models import is_ours
 from trainers.prepare import Prepared, prepare, resolve_source, to_device
-from trainers.tasks import Task, get_task
+from trainers.tasks import get_task
 
 MAX_FAILURES_IN_A_ROW = 5
 
@@ -96,7 +97,7 @@ def run(opts: RunOptions) -> dict | None:
         study_name=opts.study_name,
         direction="maximize",
         load_if_exists=True,
-        pruner=space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
+        pruner=make_pruner(space),
     )
     record_data(study, prepared, opts, store)
     study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`, and for retries
@@ -115,10 +116,9 @@ def run(opts: RunOptions) -> dict | None:
     # a fresh seed per session: the same seed would repeat the random start-up trials on resume
     # and workers that start together need seeds of their own
     study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials) + 7919 * opts.worker, n_startup_trials=10)
-    task = get_task(space.task)
-    data = to_device(prepared, task, device)
+    data = to_device(prepared, get_task(space.task), device)
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
-    objective = Objective(space, data, task, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
+    objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     done = len(finished_trials(study))
     with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
@@ -128,7 +128,13 @@ def run(opts: RunOptions) -> dict | None:
         while wait_for_running(study, heartbeat, opts.trials):  # a dead worker's trial came back to be retried
             study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
     wait_for(workers)
-    return None if opts.worker else test_best(study, space, data, task, store, options)
+    return None if opts.worker else test_best(study, space, data, store, options)
+
+
+def make_pruner(space: Space) -> optuna.pruners.BasePruner:
+    with warnings.catch_warnings():  # Optuna marks some pruners (Wilcoxon) experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
 
 
 def _work_left(study: optuna.Study, wanted: int) -> bool:
@@ -236,10 +242,11 @@ def check_weights(space: Space, weights: str | None) -> None:
     with one error before any trial, not in every trial."""
     choice = space_distributions(space).get("model")
     names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else []
+    task = get_task(space.task)
     for name in names:
         if not is_ours(name):
             tqdm.write(f"checking pretrained weights for {name}")
-            create_model(name, 2, pretrained=True, weights=weights)
+            task.create_model(name, 2, pretrained=True, weights=weights)
 
 
 def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store) -> None:
@@ -305,7 +312,7 @@ class _Progress:
             pass
 
 
-def test_best(study: optuna.Study, space: Space, data: TrainData, task: Task, store, options: dict) -> dict | None:
+def test_best(study: optuna.Study, space: Space, data: TrainData, store, options: dict) -> dict | None:
     """Evaluate the best trial's stored model on train, valid and test; store and print the table."""
     try:
         best = study.best_trial
@@ -316,7 +323,7 @@ def test_best(study: optuna.Study, space: Space, data: TrainData, task: Task, st
         tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
         return None
     replay = optuna.trial.FixedTrial(best.params, number=best.number)  # suggest() again, as the trial saw it
-    config = make_config(space, space.suggest(replay), seed=best.number, **options)
+    config, task = make_config(space, space.suggest(replay), seed=best.number, **options)
     model = build_model(config, data, task)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.safetensors"

@@ -20,7 +20,7 @@ from trainers.images import RESIZE_MODES
 @dataclass(frozen=True)
 class Space:
     name: str
-    task: str  # a trainers.tasks name: "classify"
+    task: str  # a trainers.tasks name: classify, multilabel, segment, localize or ovr
     data: str  # default data: "builtin:NAME", a folder of class folders or a CSV manifest
     suggest: Callable[[Any], dict]  # trial -> TrainConfig fields (model, batch_size, lr, ...)
     summary: str  # one line for `hpsearch spaces`
@@ -35,6 +35,7 @@ class Space:
     pruner: Callable[[], Any] | None = None  # an Optuna pruner factory; None: the median pruner
     fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary
     crop: tuple[float, float, float, float] | None = None  # region of interest: left, top, right, bottom fractions
+    data_format: str | None = None  # what --data must hold, where it differs from the task's
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
@@ -80,4 +81,4 @@ def _load_file(path: Path) -> Space:
     return added[0]
 
 
-from spaces import checkbox, digits, drillbit  # noqa: E402,F401  (importing a space registers it)
+from spaces import checkbox, digits, drillbit, localize, ovr, steel  # noqa: E402,F401  (importing a space registers it)

@@ -1,7 +1,8 @@
 """Decode every image once per (data fingerprint, size, resize mode) into a uint8 array on disk.
 
 Every trial and every later run memory-maps the same file; nothing reads the images again
-until the data, the size or the resize mode change.
+until the data, the size or the resize mode change. Run-length masks are decoded in the same
+pass, into a second array of the same geometry.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from trainers.data import Discovery, Item
-from trainers.images import BadImage, decode
+from trainers.images import BadImage, crop_box, decode, resize_square
+from trainers.rle import rle_decode
 
-FORMAT = 1  # bump when the array layout or the decoding changes
+FORMAT = 2  # bump when the array layout or the decoding changes
 
 
 def cache_root() -> Path:
@@ -34,6 +37,12 @@ class Decoded:
     images: np.ndarray  # (N, size, size, 3) uint8, memory-mapped
     skipped: list[tuple[str, str]]  # (relpath, reason) for every file left out
     decoded: int  # how many files this call decoded: 0 when the cache was used
+    size: int
+    mode: str
+    crop: tuple[float, float, float, float] | None
+    sizes: list[tuple[int, int]]  # each item's original (width, height)
+    masks: np.ndarray | None = None  # (N, size, size, C) uint8 0/1 where the items have masks
+    mask_classes: list[str] = field(default_factory=list)  # the C mask channels, in order
 
 
 def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None, progress: bool = True,
@@ -50,20 +59,39 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
     skipped = list(found.skipped) + [(i.relpath, bad[i.digest]) for i in found.items if i.digest in bad]
     images = np.load(folder / "images.npy", mmap_mode="r")
     assert len(images) == len(items), f"cache {folder} does not match the data: delete it"
-    return Decoded(items, images, skipped, decoded)
+    masks = np.load(folder / "masks.npy", mmap_mode="r") if (folder / "masks.npy").exists() else None
+    sizes = [tuple(meta["sizes"][i.digest]) for i in items]
+    return Decoded(items, images, skipped, decoded, size, mode, crop, sizes, masks, meta["mask_classes"])
 
 
 def _decode_one(job: tuple):
+    path, size, mode, crop, masks, mask_classes = job
     try:
-        return decode(*job), None
+        image, original = decode(path, size, mode, crop)
+        return (image, original, _masks(masks, mask_classes, original, size, mode, crop) if masks is not None else None), None
     except BadImage as err:
         return None, str(err)
+
+
+def _masks(masks, classes: list[str], original: tuple[int, int], size: int, mode: str, crop) -> np.ndarray:
+    """(size, size, C): each class's run-length mask, cut and resized as its image was."""
+    width, height = original
+    out = np.zeros((size, size, len(classes)), np.uint8)
+    for name, rle in masks:
+        try:
+            full = rle_decode(rle, height, width)
+        except ValueError as err:
+            raise BadImage(f"bad mask of class {name} ({err})") from None
+        region = Image.fromarray(full).crop(crop_box(width, height, crop))
+        out[:, :, classes.index(name)] = resize_square(region, size, mode, resample=Image.NEAREST, fill=0)
+    return out
 
 
 def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress: bool) -> int:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
-    jobs = [(str(i.path), size, mode, crop) for i in items]
+    mask_classes = sorted({name for i in items for name, _ in i.masks or ()})
+    jobs = [(str(i.path), size, mode, crop, i.masks, mask_classes) for i in items]
     results = []
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.
@@ -73,11 +101,15 @@ def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress
             results.append(result)
             bar.update()
         bar.close()
-    good = [array for array, _ in results if array is not None]
+    good = [decoded for decoded, _ in results if decoded is not None]
     bad = {item.digest: reason for item, (_, reason) in zip(items, results) if reason}
-    images = np.stack(good) if good else np.zeros((0, size, size, 3), np.uint8)
+    sizes = {item.digest: decoded[1] for item, (decoded, _) in zip(items, results) if decoded is not None}
+    images = np.stack([image for image, _, _ in good]) if good else np.zeros((0, size, size, 3), np.uint8)
     np.save(staging / "images.npy", images)
-    (staging / "meta.json").write_text(json.dumps({"size": size, "mode": mode, "bad": bad}))
+    if any(i.masks is not None for i in items):
+        np.save(staging / "masks.npy", np.stack([m for _, _, m in good]) if good else np.zeros((0, size, size, len(mask_classes)), np.uint8))
+    meta = {"size": size, "mode": mode, "bad": bad, "sizes": sizes, "mask_classes": mask_classes}
+    (staging / "meta.json").write_text(json.dumps(meta))
     try:
         staging.rename(folder)  # atomic: a reader sees the whole entry or none
     except OSError:  # another process built the same entry first

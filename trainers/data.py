@@ -14,6 +14,9 @@ import numpy as np
 from trainers.images import EXTENSIONS
 
 SPLITS = ("train", "valid", "test")
+BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
+SEVERSTAL_CSV, SEVERSTAL_IMAGES = "train.csv", "train_images"
+SEVERSTAL_COLUMNS = ("ImageId", "ClassId", "EncodedPixels")
 
 
 class DataError(ValueError):
@@ -27,6 +30,15 @@ class Item:
     label: str
     digest: str  # content hash: the item's identity on any machine, at any path
     split: str | None = None  # given by a manifest's split column
+    box: tuple[float, float, float, float] | None = None  # x_min, y_min, x_max, y_max in the image's pixels
+    masks: tuple[tuple[str, str], ...] | None = None  # (class, run-length text) pairs; () for an image without any
+
+    @property
+    def annotation(self) -> str:
+        """The item's box or masks as text, for its fingerprint: empty for plain labels."""
+        if self.box is not None:
+            return " ".join(f"{v:g}" for v in self.box)
+        return ";".join(f"{c}:{rle}" for c, rle in self.masks) if self.masks is not None else ""
 
 
 @dataclass
@@ -37,7 +49,8 @@ class Discovery:
 
     @property
     def fingerprint(self) -> str:
-        return digest_lines(f"{i.label}\t{i.digest}\t{i.split or ''}" for i in self.items)
+        return digest_lines(f"{i.label}\t{i.digest}\t{i.split or ''}" + (f"\t{i.annotation}" if i.annotation else "")
+                            for i in self.items)
 
 
 def digest_lines(lines) -> str:
@@ -53,19 +66,26 @@ def file_digest(path: Path) -> str:
 
 
 def discover(source: str | Path) -> Discovery:
-    """A folder of class folders (images anywhere below each) or a CSV manifest path,label[,split]."""
+    """A folder of class folders (images anywhere below each), a CSV manifest path,label[,split]
+    (with x_min,y_min,x_max,y_max: one box per image), or Severstal's layout: a train.csv with
+    ImageId,ClassId,EncodedPixels and the images in train_images/ beside it (the CSV or its folder)."""
     source = Path(source).expanduser()
     if not source.exists():
         raise DataError(f"data path {source} does not exist: pass --data a folder of class folders or a CSV manifest")
-    found = _from_manifest(source) if source.is_file() else _from_folder(source)
+    if source.is_dir() and (source / SEVERSTAL_CSV).is_file():
+        source = source / SEVERSTAL_CSV
+    if source.is_file():
+        found = _from_severstal(source) if set(SEVERSTAL_COLUMNS) <= _columns(source) else _from_manifest(source)
+    else:
+        found = _from_folder(source)
     items, skipped = [], list(found.skipped)
-    for path, relpath, label, split in found.items:
+    for path, relpath, label, split, extra in found.items:
         if path.suffix.lower() not in EXTENSIONS:
             skipped.append((relpath, f"not an image (extension {path.suffix or 'none'})"))
         elif not path.is_file():
             skipped.append((relpath, "missing file"))
         else:
-            items.append(Item(path, relpath, label, file_digest(path), split))
+            items.append(Item(path, relpath, label, file_digest(path), split, **extra))
     items.sort(key=lambda i: (i.label, i.digest, i.relpath))
     return Discovery(found.root, items, skipped)
 
@@ -73,7 +93,7 @@ def discover(source: str | Path) -> Discovery:
 @dataclass
 class _Found:
     root: Path
-    items: list[tuple[Path, str, str, str | None]]
+    items: list[tuple[Path, str, str, str | None, dict]]  # path, relpath, label, split, box or masks
     skipped: list[tuple[str, str]]
 
 
@@ -85,25 +105,64 @@ def _from_folder(root: Path) -> _Found:
     for class_dir in class_dirs:
         for path in sorted(class_dir.rglob("*")):
             if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
-                items.append((path, path.relative_to(root).as_posix(), class_dir.name, None))
+                items.append((path, path.relative_to(root).as_posix(), class_dir.name, None, {}))
     return _Found(root, items, skipped)
 
 
+def _columns(path: Path) -> set[str]:
+    with open(path, newline="") as f:
+        return set(next(csv.reader(f), []))
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def _from_manifest(manifest: Path) -> _Found:
-    root = manifest.parent
-    with open(manifest, newline="") as f:
-        reader = csv.DictReader(f)
-        columns = set(reader.fieldnames or [])
-        if not {"path", "label"} <= columns:
-            raise DataError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
-        rows = list(reader)
+    root, columns = manifest.parent, _columns(manifest)
+    if not {"path", "label"} <= columns:
+        raise DataError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
+    has_box = set(BOX_COLUMNS) <= columns
     items = []
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(_read_csv(manifest), start=2):
         split = (row.get("split") or "").strip() or None
         if "split" in columns and split not in SPLITS:
             raise DataError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
-        items.append((root / row["path"], row["path"], row["label"].strip(), split))
+        extra = {"box": _box(row, f"manifest {manifest} line {line}")} if has_box else {}
+        items.append((root / row["path"], row["path"], row["label"].strip(), split, extra))
     return _Found(root, items, [])
+
+
+def _box(row: dict, where: str) -> tuple[float, float, float, float]:
+    try:
+        x0, y0, x1, y1 = (float(row[c]) for c in BOX_COLUMNS)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: the box {','.join(BOX_COLUMNS)} must be four numbers (pixels)") from None
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise DataError(f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) needs 0 <= x_min < x_max and 0 <= y_min < y_max")
+    return x0, y0, x1, y1
+
+
+def _from_severstal(csv_path: Path) -> _Found:
+    """Every image in train_images/ is an item; its rows in the CSV are its masks, one per defect class.
+    The label says whether it has any ('defect' or 'clean'): the split is stratified by it."""
+    folder = csv_path.parent / SEVERSTAL_IMAGES
+    if not folder.is_dir():
+        raise DataError(f"{csv_path} has Severstal's columns but no {SEVERSTAL_IMAGES}/ folder beside it: put the images there")
+    masks: dict[str, dict[str, str]] = {}
+    for line, row in enumerate(_read_csv(csv_path), start=2):
+        rle = (row["EncodedPixels"] or "").strip()
+        if rle:  # older copies list empty rows for the classes an image lacks
+            masks.setdefault(row["ImageId"], {})[row["ClassId"].strip()] = rle
+    names = {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+    items = []
+    for name in sorted(names):
+        found = tuple(sorted(masks.get(name, {}).items()))
+        relpath = f"{SEVERSTAL_IMAGES}/{name}"
+        items.append((folder / name, relpath, "defect" if found else "clean", None, {"masks": found}))
+    missing = [(f"{SEVERSTAL_IMAGES}/{name}", "missing file (listed in the CSV)") for name in sorted(masks.keys() - names)]
+    return _Found(csv_path.parent, items, missing)
 
 
 @dataclass(frozen=True)

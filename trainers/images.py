@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -44,32 +46,77 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def resize_square(img: Image.Image, size: int, mode: str) -> np.ndarray:
-    """Make a size x size x 3 uint8 array, keeping the aspect ratio unless mode is 'stretch'."""
+@dataclass(frozen=True)
+class Frame:
+    """Where an image (after its crop) lies in the square it is resized into: square = image * scale + offset,
+    in pixels, per axis. The one description of the resize geometry, for pixels, boxes and masks alike."""
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+
+    def to_square(self, box):
+        """(x_min, y_min, x_max, y_max) in the image's pixels -> in the square's pixels."""
+        x0, y0, x1, y1 = box
+        return (x0 * self.scale_x + self.offset_x, y0 * self.scale_y + self.offset_y,
+                x1 * self.scale_x + self.offset_x, y1 * self.scale_y + self.offset_y)
+
+    def from_square(self, box):
+        x0, y0, x1, y1 = box
+        return ((x0 - self.offset_x) / self.scale_x, (y0 - self.offset_y) / self.scale_y,
+                (x1 - self.offset_x) / self.scale_x, (y1 - self.offset_y) / self.scale_y)
+
+
+def frame_of(width: int, height: int, size: int, mode: str) -> Frame:
+    """The frame of a width x height image resized to size x size by `mode`."""
     if mode == "stretch":
-        return np.asarray(img.resize((size, size), Image.BILINEAR))
+        return Frame(size / width, size / height, 0.0, 0.0)
+    if mode == "pad-reflect":  # padded to a square side, centred, then the square resized
+        side = max(width, height)
+        scale = size / side
+        return Frame(scale, scale, (side - width) // 2 * scale, (side - height) // 2 * scale)
+    if mode == "letterbox":  # resized by the longest side, then centred on a grey square
+        scale = size / max(width, height)
+        w, h = (max(1, round(d * scale)) for d in (width, height))
+        return Frame(w / width, h / height, float((size - w) // 2), float((size - h) // 2))
+    raise ValueError(f"unknown resize mode {mode!r}: use one of {', '.join(RESIZE_MODES)}")
+
+
+def resize_square(img: Image.Image, size: int, mode: str, resample=Image.BILINEAR, fill: int = LETTERBOX_FILL) -> np.ndarray:
+    """Make a size x size array, keeping the aspect ratio unless mode is 'stretch'. Masks pass
+    resample=NEAREST and fill=0."""
+    frame = frame_of(*img.size, size, mode)
+    if mode == "stretch":
+        return np.asarray(img.resize((size, size), resample))
     if mode == "pad-reflect":
         pixels = np.asarray(img)
         h, w = pixels.shape[:2]
         side = max(h, w)
         top, left = (side - h) // 2, (side - w) // 2
-        pad = ((top, side - h - top), (left, side - w - left), (0, 0))
+        pad = ((top, side - h - top), (left, side - w - left)) + ((0, 0),) * (pixels.ndim - 2)
         square = Image.fromarray(np.pad(pixels, pad, mode="reflect" if min(h, w) > 1 else "edge"))
-        return np.asarray(square.resize((size, size), Image.BILINEAR))
-    if mode == "letterbox":
-        scale = size / max(img.size)
-        w, h = (max(1, round(d * scale)) for d in img.size)
-        canvas = Image.new("RGB", (size, size), (LETTERBOX_FILL,) * 3)
-        canvas.paste(img.resize((w, h), Image.BILINEAR), ((size - w) // 2, (size - h) // 2))
-        return np.asarray(canvas)
-    raise ValueError(f"unknown resize mode {mode!r}: use one of {', '.join(RESIZE_MODES)}")
+        return np.asarray(square.resize((size, size), resample))
+    w, h = round(img.size[0] * frame.scale_x), round(img.size[1] * frame.scale_y)  # letterbox
+    canvas = Image.new(img.mode, (size, size), (fill,) * len(img.getbands()) if len(img.getbands()) > 1 else fill)
+    canvas.paste(img.resize((w, h), resample), (int(frame.offset_x), int(frame.offset_y)))
+    return np.asarray(canvas)
 
 
-def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None) -> np.ndarray:
-    """`crop`: a region of interest (left, top, right, bottom) as fractions of the image, cut before resizing."""
+def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None) -> tuple[int, int, int, int]:
+    """A region of interest (left, top, right, bottom fractions) in pixels; the whole image without one."""
+    if not crop:
+        return 0, 0, width, height
+    left, top, right, bottom = crop
+    x0, y0 = round(left * width), round(top * height)
+    return x0, y0, max(round(right * width), x0 + 1), max(round(bottom * height), y0 + 1)
+
+
+def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The square RGB array and the image's original (width, height). `crop`: a region of interest
+    (left, top, right, bottom) as fractions of the image, cut before resizing."""
     img = load_rgb(path)
+    original = img.size
     if crop:
-        w, h = img.size
-        left, top, right, bottom = crop
-        img = img.crop((round(left * w), round(top * h), max(round(right * w), round(left * w) + 1), max(round(bottom * h), round(top * h) + 1)))
-    return resize_square(img, size, mode)
+        img = img.crop(crop_box(*original, crop))
+    return resize_square(img, size, mode), original

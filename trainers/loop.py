@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -13,13 +14,13 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from trainers.augment import Augment
-from trainers.models import count_parameters, create_model, is_ours
+from trainers.models import count_parameters, is_ours
 from trainers.tasks import Task
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-SCHEDULES = ("constant", "cyclic", "exponential")
+SCHEDULES = ("constant", "cyclic", "exponential", "plateau")
 
 
 class Diverged(RuntimeError):
@@ -50,7 +51,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     epochs: int = 10
     optimizer: str = "adam"
-    schedule: str = "constant"  # the learning rate over training: constant, cyclic (per batch) or exponential (per epoch)
+    # the learning rate over training: constant, cyclic (per batch), exponential (per epoch), or plateau
+    # (halved after 2 epochs without a better valid metric: ReduceLROnPlateau)
+    schedule: str = "constant"
     gamma: float = 0.9  # exponential: the rate's factor per epoch
     patience: int | None = None  # stop when the valid metric has not improved for this many epochs
     pretrained: bool = False
@@ -82,10 +85,19 @@ class TrainResult:
     trainable_params: int
     total_params: int
     valid_outputs: torch.Tensor  # the best epoch's model outputs on the valid split, on the CPU
+    inference_ms: float = 0.0  # milliseconds per image of the best epoch's valid evaluation (batched)
 
     @property
     def best(self) -> dict[str, float]:
         return self.history[self.best_epoch - 1]
+
+
+class CrossValidated(TrainResult):
+    """A result whose history holds one entry per fold (best_epoch 0): its figures are the folds' mean."""
+
+    @property
+    def best(self) -> dict[str, float]:
+        return {k: sum(h[k] for h in self.history) / len(self.history) for k in self.history[0]}
 
 
 def train(
@@ -112,7 +124,7 @@ def train(
     gen = torch.Generator(device=data.device).manual_seed(config.seed)
     valid_rows = data.splits["valid"]
     valid_targets = data.targets[valid_rows].cpu()
-    history, best_epoch, best_state, best_outputs = [], 0, None, None
+    history, best_epoch, best_state, best_outputs, best_ms = [], 0, None, None, 0.0
     if resume:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -120,26 +132,32 @@ def train(
             scheduler.load_state_dict(resume["scheduler"])
         _set_rng_state(resume["rng"], gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
+        best_ms = resume.get("best_ms", 0.0)
     for epoch in tqdm(range(len(history) + 1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
         if config.patience and epoch - best_epoch > config.patience:
             break  # early stopping: no better epoch for `patience` epochs
         train_loss = _train_epoch(model, optimizer, scheduler, config, data, task, gen)
+        start = time.perf_counter()
         outputs = predict(model, config, data, valid_rows)
+        ms = 1000 * (time.perf_counter() - start) / max(1, len(valid_rows))
         metrics = {"train_loss": train_loss} | {f"valid_{k}": v for k, v in task.metrics(outputs, valid_targets).items()}
         if not math.isfinite(metrics["valid_loss"]):
             raise Diverged(f"valid loss became {metrics['valid_loss']} at epoch {epoch}")
         history.append(metrics)
+        if config.schedule == "plateau":
+            scheduler.step(metrics[f"valid_{metric}"])
         if best_state is None or metrics[f"valid_{metric}"] > history[best_epoch - 1][f"valid_{metric}"]:
-            best_epoch, best_outputs = epoch, outputs
+            best_epoch, best_outputs, best_ms = epoch, outputs, ms
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if report:
             report(epoch, metrics)
         if checkpoint:
             checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(gen),
                         "scheduler": scheduler.state_dict() if scheduler else None,
-                        "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs})
+                        "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs,
+                        "best_ms": best_ms})
     trainable_params, total_params = count_parameters(model)
-    return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs)
+    return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs, best_ms)
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -155,7 +173,7 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 
 def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:
-    model = create_model(
+    model = task.create_model(
         config.model,
         task.num_outputs(data.class_names),
         pretrained=config.pretrained,
@@ -188,6 +206,8 @@ def _scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
                                                  step_size_up=2 * steps_per_epoch, cycle_momentum=False)
     if config.schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.gamma)
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
     return None
 
 

@@ -41,8 +41,10 @@ class Prepared:
 
 
 def resolve_source(source: str) -> Path:
+    """'builtin:NAME' is a built-in data set's folder, 'builtin:NAME/FILE' a file in it; anything else a path."""
     if source.startswith(BUILTIN_PREFIX):
-        return builtin_path(source[len(BUILTIN_PREFIX) :])
+        name, _, rest = source[len(BUILTIN_PREFIX) :].partition("/")
+        return builtin_path(name) / rest
     return Path(source)
 
 
@@ -64,8 +66,9 @@ def to_device(prepared: Prepared, task: Task, device: torch.device) -> TrainData
     images = torch.from_numpy(np.array(prepared.decoded.images)).to(device).permute(0, 3, 1, 2)
     splits = {s: torch.from_numpy(prepared.split.indices(s)).to(device) for s in ("train", "valid", "test")}
     mean, std = channel_stats(images, splits["train"])
-    targets = task.encode(prepared.decoded.items, prepared.class_names).to(device)
-    return TrainData(images, targets, splits, prepared.class_names, mean, std)
+    class_names = task.class_names(prepared.decoded)
+    targets = task.encode(prepared.decoded, class_names).to(device)
+    return TrainData(images, targets, splits, class_names, mean, std)
 
 
 def channel_stats(images: torch.Tensor, rows: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

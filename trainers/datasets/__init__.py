@@ -10,9 +10,17 @@ from trainers.cache import cache_root
 from trainers.datasets.checkbox import render_checkbox
 from trainers.datasets.digits import write_digits
 from trainers.datasets.drillbit import render_drillbit
+from trainers.datasets.localize import render_localize
+from trainers.datasets.steel import render_steel
 
 # name -> (writer, version): bump the version when a writer's output changes
-BUILTIN = {"checkbox": (render_checkbox, 2), "digits": (write_digits, 1), "drillbit": (render_drillbit, 2)}
+BUILTIN = {
+    "checkbox": (render_checkbox, 2),
+    "digits": (write_digits, 1),
+    "drillbit": (render_drillbit, 2),
+    "steel": (render_steel, 1),
+    "localize": (render_localize, 1),
+}
 
 
 def builtin_path(name: str) -> Path:

@@ -1,22 +1,28 @@
-"""Tasks: what a model's outputs mean. Each task gives its targets, loss and metrics; the one loop uses them."""
+"""Tasks: what a model's outputs mean. Each task gives its class names, targets, loss and metrics (and,
+where its model is not a classifier, its model); the one loop uses them. A task's dataclass fields are
+its options (box_weight, ...), which a space may fix or search like any training setting."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import torch
 
-from trainers.data import Item
+from trainers.cache import Decoded
 
 
 class Task(Protocol):
     name: str
     data_format: str  # what --data must hold, for `hpsearch spaces`
 
+    def class_names(self, decoded: Decoded) -> list[str]:
+        """The names of the classes the model's outputs stand for."""
+
     def num_outputs(self, class_names: list[str]) -> int: ...
 
-    def encode(self, items: list[Item], class_names: list[str]) -> torch.Tensor:
-        """The targets of `items`, one row each."""
+    def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
+        """The targets of the decoded items, one row each."""
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 
@@ -26,11 +32,34 @@ class Task(Protocol):
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Follow a batch's affine augmentation (boxes, masks); unchanged for labels."""
 
+    def create_model(self, name: str, num_outputs: int, **options) -> torch.nn.Module: ...
 
-def get_task(name: str) -> Task:
+
+def _tasks() -> dict[str, type]:
     from trainers.tasks.classify import Classify
+    from trainers.tasks.localize import Localize
+    from trainers.tasks.multilabel import Multilabel
+    from trainers.tasks.ovr import OneVsRest
+    from trainers.tasks.segment import Segment
 
-    tasks = {"classify": Classify}
+    return {t.name: t for t in (Classify, Multilabel, Segment, Localize, OneVsRest)}
+
+
+def task_options(name: str) -> set[str]:
+    """The option names a task takes."""
+    return {f.name for f in dataclasses.fields(_task_class(name))}
+
+
+def get_task(name: str, **options) -> Task:
+    cls = _task_class(name)
+    unknown = sorted(set(options) - task_options(name))
+    if unknown:
+        raise ValueError(f"task {name!r} has no options {unknown}: it takes {sorted(task_options(name)) or 'none'}")
+    return cls(**options)
+
+
+def _task_class(name: str) -> type:
+    tasks = _tasks()
     if name not in tasks:
         raise ValueError(f"unknown task {name!r}: use one of {', '.join(tasks)}")
-    return tasks[name]()
+    return tasks[name]

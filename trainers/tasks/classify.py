@@ -1,24 +1,35 @@
-"""Single-label classification: cross-entropy, accuracy and weighted F1."""
+"""Single-label classification: cross-entropy, accuracy and weighted F1; with two classes also the
+precision, recall and F1 of the second class in name order (e.g. 'defect' against 'clean')."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from trainers.data import Item
+from trainers.cache import Decoded
+from trainers.models import create_model
+
+CLASS_FOLDERS = "a folder of class folders, or a CSV manifest path,label[,split]"
 
 
+@dataclass
 class Classify:
     name = "classify"
-    data_format = "a folder of class folders, or a CSV manifest path,label[,split]"
+    data_format = CLASS_FOLDERS
+    create_model = staticmethod(create_model)
+
+    def class_names(self, decoded: Decoded) -> list[str]:
+        return sorted({i.label for i in decoded.items})
 
     def num_outputs(self, class_names: list[str]) -> int:
         return len(class_names)
 
-    def encode(self, items: list[Item], class_names: list[str]) -> torch.Tensor:
+    def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         index = {name: i for i, name in enumerate(class_names)}
-        return torch.tensor([index[i.label] for i in items], dtype=torch.long)
+        return torch.tensor([index[i.label] for i in decoded.items], dtype=torch.long)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs.float(), targets)
@@ -26,11 +37,15 @@ class Classify:
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         predicted = outputs.argmax(1).numpy()
         truth = targets.numpy()
-        return {
+        metrics = {
             "loss": self.loss(outputs, targets).item(),
             "accuracy": accuracy_score(truth, predicted),
             "f1_weighted": f1_score(truth, predicted, average="weighted", zero_division=0),
         }
+        if outputs.shape[1] == 2:
+            precision, recall, f1, _ = precision_recall_fscore_support(truth, predicted, average="binary", zero_division=0)
+            metrics |= {"precision": precision, "recall": recall, "f1": f1}
+        return metrics
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return targets

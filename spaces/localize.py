@@ -1,0 +1,36 @@
+"""A class and a bounding box per image (seed 003): a timm backbone with one head for both, the box
+loss's weight searched on a log scale, letterboxed images, ReduceLROnPlateau and early stopping."""
+
+import optuna
+
+from spaces import Space, register
+from trainers.augment import Augment
+
+
+def suggest(trial) -> dict:
+    return {
+        "model": trial.suggest_categorical("model", ["efficientnet_b0", "mobilenetv2_100", "baseline"]),
+        "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64]),
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+        "box_weight": trial.suggest_float("box_weight", 10, 1000, log=True),  # the seed tried 75 to 1000
+    }
+
+
+register(
+    Space(
+        name="localize",
+        task="localize",
+        data="builtin:localize/manifest.csv",
+        suggest=suggest,
+        summary="class and box: EfficientNet-B0 vs MobileNetV2 vs baseline CNN; box loss weight; batch size; "
+                "log-scale lr and weight decay; mean IoU",
+        image_size=64,
+        resize="letterbox",  # portrait and landscape keep their shape: by the longest side, then padded
+        epochs=15,
+        metric="iou",
+        augment=Augment(brightness=0.2, flip_h=True, translate=0.1),  # the boxes follow flips and shifts
+        fixed={"schedule": "plateau", "patience": 5},
+        pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3),
+    )
+)

@@ -1,0 +1,70 @@
+"""One class and one bounding box per image (seed 003): the shared head gives the class logits and
+four box numbers; loss = cross-entropy + smooth-L1 x box_weight on boxes as fractions of the square
+image; metrics: accuracy and mean IoU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from trainers.cache import Decoded
+from trainers.images import crop_box, frame_of
+from trainers.models import create_model
+
+
+@dataclass
+class Localize:
+    name = "localize"
+    data_format = "a CSV manifest path,label,x_min,y_min,x_max,y_max[,split]: one box per image, in pixels"
+    create_model = staticmethod(create_model)
+    box_weight: float = 100.0  # the box loss's weight against the class loss
+
+    def class_names(self, decoded: Decoded) -> list[str]:
+        return sorted({i.label for i in decoded.items})
+
+    def num_outputs(self, class_names: list[str]) -> int:
+        return len(class_names) + 4
+
+    def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
+        """(N, 5): the class index, then the box in the square image as fractions of its side."""
+        rows = []
+        for item, (width, height) in zip(decoded.items, decoded.sizes):
+            x0, y0, x1, y1 = crop_box(width, height, decoded.crop)
+            frame = frame_of(x1 - x0, y1 - y0, decoded.size, decoded.mode)
+            box = item.box[0] - x0, item.box[1] - y0, item.box[2] - x0, item.box[3] - y0
+            rows.append([class_names.index(item.label), *(v / decoded.size for v in frame.to_square(box))])
+        return torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
+
+    def split(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class logits, and boxes as fractions (x_min, y_min, x_max, y_max) of the square image."""
+        return outputs[:, :-4].float(), outputs[:, -4:].float().sigmoid()
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits, boxes = self.split(outputs)
+        return F.cross_entropy(logits, targets[:, 0].long()) + self.box_weight * F.smooth_l1_loss(boxes, targets[:, 1:])
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        logits, boxes = self.split(outputs)
+        return {
+            "loss": self.loss(outputs, targets).item(),
+            "accuracy": (logits.argmax(1) == targets[:, 0].long()).float().mean().item(),
+            "iou": box_iou(boxes, targets[:, 1:]).mean().item(),
+        }
+
+    def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Boxes follow the warp: theta maps output to input positions in [-1, 1], so corners go through its inverse."""
+        corners = targets[:, [1, 2, 3, 2, 1, 4, 3, 4]].view(-1, 4, 2) * 2 - 1  # four (x, y) corners, in [-1, 1]
+        matrix, shift = theta[:, :, :2], theta[:, :, 2]
+        moved = torch.linalg.solve(matrix, (corners - shift[:, None, :]).transpose(1, 2)).transpose(1, 2)
+        moved = ((moved + 1) / 2).clamp(0, 1)
+        return torch.cat([targets[:, :1], moved.amin(1), moved.amax(1)], dim=1)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of each box in `a` with the box in the same row of `b` (x_min, y_min, x_max, y_max)."""
+    low, high = torch.maximum(a[:, :2], b[:, :2]), torch.minimum(a[:, 2:], b[:, 2:])
+    inter = (high - low).clamp_min(0).prod(1)
+    area = lambda box: (box[:, 2:] - box[:, :2]).clamp_min(0).prod(1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter).clamp_min(1e-9)

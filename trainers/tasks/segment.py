@@ -1,0 +1,86 @@
+"""Segmentation: a mask per class (Severstal: where each defect type is). A U-Net from
+segmentation_models_pytorch on any of its encoders, trained with Dice + binary cross-entropy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainers.cache import Decoded
+from trainers.models import WeightsUnavailable, find_weights_file
+from trainers.tasks.multilabel import SEVERSTAL
+
+
+@dataclass
+class Segment:
+    name = "segment"
+    data_format = SEVERSTAL + "; a mask per class"
+    threshold: float = 0.5  # a pixel belongs to a class where its probability reaches this
+    decoder_width: int = 16  # channels of the U-Net decoder's last stage; each stage up doubles them
+
+    def class_names(self, decoded: Decoded) -> list[str]:
+        return decoded.mask_classes
+
+    def num_outputs(self, class_names: list[str]) -> int:
+        return len(class_names)
+
+    def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
+        return torch.from_numpy(np.array(decoded.masks)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W) uint8
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        from segmentation_models_pytorch.losses import DiceLoss
+
+        outputs, targets = outputs.float(), targets.float()
+        dice = DiceLoss(mode="multilabel", from_logits=True)(outputs, targets)
+        return dice + F.binary_cross_entropy_with_logits(outputs, targets)
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """dice: per class over every pixel of the split, averaged over the classes that occur in it.
+        dice_images: Severstal's score, the mean over (image, class) pairs, an empty pair counting 1."""
+        predicted, truth = outputs.sigmoid() >= self.threshold, targets.bool()
+        overlap = (predicted & truth).sum(dim=(2, 3)).double()  # (N, C)
+        sizes = predicted.sum(dim=(2, 3)).double() + truth.sum(dim=(2, 3)).double()
+        per_pair = torch.where(sizes > 0, 2 * overlap / sizes.clamp_min(1), torch.ones_like(sizes))
+        occurs = truth.sum(dim=(0, 2, 3)) > 0
+        per_class = 2 * overlap.sum(0) / sizes.sum(0).clamp_min(1)
+        return {
+            "loss": self.loss(outputs, targets).item(),
+            "dice": per_class[occurs].mean().item() if occurs.any() else float(per_pair.mean()),
+            "dice_images": per_pair.mean().item(),
+        }
+
+    def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The masks moved exactly as their images were (same grid, same reflection), nearest pixel."""
+        grid = F.affine_grid(theta, list(targets.shape), align_corners=False)
+        return F.grid_sample(targets.to(theta.dtype), grid, mode="nearest", padding_mode="reflection",
+                             align_corners=False).to(targets.dtype)
+
+    def create_model(self, name: str, num_outputs: int, *, pretrained: bool = False, weights=None, **_) -> torch.nn.Module:
+        """`name` is a segmentation_models_pytorch encoder (resnet18, mobilenet_v2, efficientnet-b0, tu-<timm name>)."""
+        import segmentation_models_pytorch as smp
+
+        width = self.decoder_width
+        options = dict(encoder_name=name, classes=num_outputs, decoder_channels=[16 * width, 8 * width, 4 * width, 2 * width, width])
+        try:
+            model = smp.Unet(encoder_weights=None, **options)
+        except KeyError as err:
+            raise ValueError(f"unknown segmentation encoder {name!r}: use a segmentation_models_pytorch encoder name") from err
+        if pretrained:
+            path = find_weights_file(name, weights) if weights else None
+            if path is None:
+                try:
+                    return smp.Unet(encoder_weights="imagenet", **options)
+                except Exception as err:  # smp downloads them: offline, whatever the download raises
+                    raise WeightsUnavailable(f"ImageNet weights for encoder {name!r} could not be loaded ({type(err).__name__}): "
+                                             f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off") from err
+            model.encoder.load_state_dict(_load(path))
+        return model
+
+
+def _load(path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path)) if str(path).endswith(".safetensors") else torch.load(path, map_location="cpu", weights_only=True)
