@@ -36,11 +36,11 @@ def unet(trial) -> dict:
     }
 
 
-register(Space(name="steel-defect", task="classify", suggest=classifier, epochs=8, metric="f1",
+register(Space(name="steel-defect", task="classify", suggest=classifier, epochs=6, metric="f1",
                data_format=f"{SEVERSTAL}; an image with any mask is 'defect', one without 'clean' (or class folders)",
                summary="defect or clean: baseline CNN vs MobileNetV2 vs DenseNet121; batch size; log-scale lr and "
                        "weight decay; F1 of 'defect'", **SAME_DATA))
-register(Space(name="steel-types", task="multilabel", suggest=classifier, epochs=8, metric="f1_macro",
+register(Space(name="steel-types", task="multilabel", suggest=classifier, epochs=6, metric="f1_macro",
                summary="which of the 4 defect types (multilabel, BCE): baseline CNN vs MobileNetV2 vs DenseNet121; "
                        "batch size; log-scale lr and weight decay; macro F1", **SAME_DATA))
 register(Space(name="steel-masks", task="segment", suggest=unet, epochs=10, metric="dice",

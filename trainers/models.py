@@ -109,6 +109,32 @@ def attention_cnn() -> nn.Module:
     return AttentionCNN()
 
 
+class SpatialPool(nn.Module):
+    """Each channel's mean and its expected position (x, y in [-1, 1], a softmax over the positions).
+    Global average pooling keeps what a network saw but not where; a head that must give a box needs both."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        weights = x.float().flatten(2).softmax(-1).view(n, c, h, w)
+        xs = torch.linspace(-1, 1, w, device=x.device)
+        ys = torch.linspace(-1, 1, h, device=x.device)
+        where = [(weights.sum(2) * xs).sum(-1), (weights.sum(3) * ys).sum(-1)]
+        return torch.cat([x.float().mean(dim=(2, 3)), *where], 1).to(x.dtype)
+
+
+def _spatial(name: str, backbone: nn.Module) -> nn.Module:
+    """`backbone` with its global average pooling swapped for SpatialPool."""
+    if isinstance(backbone, nn.Sequential) and isinstance(backbone[-2], nn.AdaptiveAvgPool2d):
+        net = nn.Sequential(*backbone[:-2], SpatialPool())
+    elif hasattr(backbone, "reset_classifier"):  # timm: keep the feature map, drop its pooling
+        backbone.reset_classifier(0, global_pool="")
+        net = nn.Sequential(backbone, SpatialPool())
+    else:
+        raise ValueError(f"model {name!r} pools its features its own way: it cannot give positions; pick another")
+    net.num_features = 3 * backbone.num_features
+    return net
+
+
 class Classifier(nn.Module):
     """A backbone giving pooled features and the shared head: dropout, then hidden layers, then a linear layer."""
 
@@ -133,21 +159,23 @@ def create_model(
     weights: str | Path | None = None,
     trainable_blocks: int | None = None,
     hidden: tuple[int, ...] = (),
+    spatial: bool = False,
 ) -> Classifier:
-    """Build `name` with a head of `num_outputs`.
+    """Build `name` with a head of `num_outputs`; with `spatial`, the head also sees where features are (SpatialPool).
 
     pretrained: for timm models, load ImageNet weights from `weights` (a file, or a folder holding `<name>.safetensors`,
     `<name>.pth` or `<name>/model.safetensors`) or else timm's own loading (its local cache when offline).
     trainable_blocks: with pretrained weights, freeze all but the last N of timm's blocks; the head always trains.
     """
     if is_ours(name):  # our own models have no ImageNet weights: they always start from scratch
-        return Classifier(_OURS[name](), num_outputs, hidden)
-    if not timm.is_model(name):
+        backbone = _OURS[name]()
+    elif not timm.is_model(name):
         raise ValueError(f"unknown model {name!r}: use one of {', '.join(list_models())} or a timm model name")
-    backbone = _timm_backbone(name, pretrained, weights)
-    if pretrained and trainable_blocks is not None:
-        freeze_all_but_last(backbone, trainable_blocks)
-    return Classifier(backbone, num_outputs, hidden)
+    else:
+        backbone = _timm_backbone(name, pretrained, weights)
+        if pretrained and trainable_blocks is not None:
+            freeze_all_but_last(backbone, trainable_blocks)
+    return Classifier(_spatial(name, backbone) if spatial else backbone, num_outputs, hidden)
 
 
 def _timm_backbone(name: str, pretrained: bool, weights: str | Path | None) -> nn.Module:

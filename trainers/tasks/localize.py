@@ -18,11 +18,13 @@ from trainers.models import create_model
 class Localize:
     name = "localize"
     data_format = "a CSV manifest path,label,x_min,y_min,x_max,y_max[,split]: one box per image, in pixels"
-    create_model = staticmethod(create_model)
     box_weight: float = 100.0  # the box loss's weight against the class loss
 
     def class_names(self, decoded: Decoded) -> list[str]:
         return sorted({i.label for i in decoded.items})
+
+    def create_model(self, name: str, num_outputs: int, **options) -> torch.nn.Module:
+        return create_model(name, num_outputs, spatial=True, **options)
 
     def num_outputs(self, class_names: list[str]) -> int:
         return len(class_names) + 4
