@@ -12,8 +12,10 @@ from pathlib import Path
 
 import optuna
 
-from search.storage import DEFAULT_STORAGE, default_artifacts_dir, open_storage, safe_url, sqlite_path
+from search.storage import DEFAULT_STORAGE, default_artifacts_dir, load_study, open_storage, require_database, safe_url
 from trainers.data import DataError
+
+STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's default studies
 
 
 def cmd_run(args) -> int:
@@ -115,35 +117,21 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_cascade(args) -> int:
+    from search.cascade import run_cascade
+    from search.study import pick_device
+
+    studies = [name.strip() for name in args.studies.split(",")]
+    print(run_cascade(args.storage, studies, args.artifacts, args.images, Path(args.out), pick_device(args.device)))
+    return 0
+
+
 def cmd_copy(args) -> int:
     from search.copy import copy_study
 
     source = load_study(args.from_url, args.study, need_complete=False)
     print(copy_study(args.from_url, args.to_url, source.study_name, args.from_artifacts, args.to_artifacts))
     return 0
-
-
-def require_database(storage_url: str) -> None:
-    database = sqlite_path(storage_url)
-    if database is not None and not database.exists():
-        raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
-
-
-def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
-    require_database(storage_url)
-    storage = open_storage(storage_url)
-    names = optuna.get_all_study_names(storage=storage)
-    if name is None:
-        if len(names) != 1:
-            held = f"studies {', '.join(names)}" if names else "no study"
-            raise DataError(f"{safe_url(storage_url)} holds {held}: name one with --study")
-        name = names[0]
-    if name not in names:
-        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=name, storage=storage)
-    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
-        raise DataError(f"study {name!r} has no completed trial yet")
-    return study
 
 
 def parser() -> argparse.ArgumentParser:
@@ -193,6 +181,17 @@ def parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     dashboard.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    cascade = commands.add_parser("cascade", help="find defects with the best models of three steel studies",
+                                  description="is there a defect? which types? where? with the best trial of each of "
+                                              "three studies; writes Severstal's CSV (ImageId,ClassId,EncodedPixels)")
+    cascade.set_defaults(fn=cmd_cascade)
+    cascade.add_argument("images", nargs="+", help="image files, or folders of them")
+    cascade.add_argument("--out", default="predictions.csv", help="the CSV file to write (default predictions.csv)")
+    cascade.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
+    cascade.add_argument("--studies", default=",".join(STUDIES),
+                         help=f"the defect, types and masks studies, comma-separated (default {','.join(STUDIES)})")
+    cascade.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    cascade.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
     copy = commands.add_parser("copy", help="copy a study to another storage, with its notes and artifact files",
                                description="copy a study to another storage, with its notes and artifact files; "
                                            "`hpsearch run` continues it there")

@@ -13,7 +13,7 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
     lines = [f"## Trial {number}: {outcome}", ""]
     if history:
         columns = list(history[0])
-        lines += ["| epoch | " + " | ".join(c.replace("_", " ") for c in columns) + " |", "| ---: |" + " ---: |" * len(columns)]
+        lines += [f"| {attrs.get('unit', 'epoch')} | " + " | ".join(c.replace("_", " ") for c in columns) + " |", "| ---: |" + " ---: |" * len(columns)]
         best = attrs.get("best_epoch")
         for epoch, metrics in enumerate(history, 1):
             mark = " (best)" if epoch == best else ""

@@ -89,13 +89,17 @@ class Objective:
         checkpoint = checkpoint_id(trial) if self.store else None
         resume = load_checkpoint(self.store, checkpoint) if checkpoint else None
 
-        def report(epoch: int, metrics: dict[str, float]) -> None:
+        unit = "fold" if hasattr(task, "fit") else "epoch"  # what one report is: an epoch, or a fold (ovr)
+        if unit != "epoch":
+            trial.set_user_attr("unit", unit)
+
+        def report(step: int, metrics: dict[str, float]) -> None:
             history.append(metrics)
             trial.set_user_attr("epochs", history)
-            trial.report(metrics[f"valid_{metric}"], epoch)
+            trial.report(metrics[f"valid_{metric}"], step)
             if trial.should_prune():
                 pruner = type(trial.study.pruner).__name__
-                raise optuna.TrialPruned(f"{pruner} at epoch {epoch}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
+                raise optuna.TrialPruned(f"{pruner} after {len(history)} {unit}s, valid {metric} {metrics[f'valid_{metric}']:.4f}")
 
         try:
             if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash

@@ -14,6 +14,8 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from trainers.data import DataError
+
 DEFAULT_STORAGE = "sqlite:///studies.db"
 JOURNAL_PREFIX = "journal:///"
 PASSWORD_VARIABLE = "HPSEARCH_DB_PASSWORD"
@@ -115,3 +117,26 @@ def safe_url(url: str) -> str:
     if url.startswith(JOURNAL_PREFIX):
         return url
     return make_url(url).render_as_string(hide_password=True)
+
+
+def require_database(storage_url: str) -> None:
+    database = sqlite_path(storage_url)
+    if database is not None and not database.exists():
+        raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
+
+
+def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
+    require_database(storage_url)
+    storage = open_storage(storage_url)
+    names = optuna.get_all_study_names(storage=storage)
+    if name is None:
+        if len(names) != 1:
+            held = f"studies {', '.join(names)}" if names else "no study"
+            raise DataError(f"{safe_url(storage_url)} holds {held}: name one with --study")
+        name = names[0]
+    if name not in names:
+        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+        raise DataError(f"study {name!r} has no completed trial yet")
+    return study

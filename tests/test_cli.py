@@ -17,6 +17,7 @@ HPSEARCH = Path(sys.executable).parent / "hpsearch"
         ("export", ["--storage", "--study", "--csv"]),
         ("report", ["--storage", "--study", "--out", "--artifacts"]),
         ("dashboard", ["--storage", "--host", "--port", "--artifacts"]),
+        ("cascade", ["--out", "--storage", "--studies", "--artifacts", "--device"]),
     ],
 )
 def test_help_explains_each_flag(command, flags):

@@ -120,3 +120,15 @@ def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] |
     if crop:
         img = img.crop(crop_box(*original, crop))
     return resize_square(img, size, mode), original
+
+
+def mask_to_original(mask: np.ndarray, width: int, height: int, mode: str, crop=None) -> np.ndarray:
+    """A size x size 0/1 mask predicted on a resized image, back on the original width x height pixels:
+    the part of the square the image covers, resized to the region of interest, placed where it was cut."""
+    x0, y0, x1, y1 = crop_box(width, height, crop)
+    frame = frame_of(x1 - x0, y1 - y0, mask.shape[0], mode)
+    left, top, right, bottom = (round(v) for v in frame.to_square((0, 0, x1 - x0, y1 - y0)))
+    region = Image.fromarray(mask[top:bottom, left:right].astype(np.uint8)).resize((x1 - x0, y1 - y0), Image.NEAREST)
+    full = np.zeros((height, width), np.uint8)
+    full[y0:y1, x0:x1] = np.asarray(region)
+    return full

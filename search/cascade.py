@@ -1,0 +1,116 @@
+"""`hpsearch cascade`: Severstal-style inference from the best trials of three studies. Is there a
+defect? If so, which types? For each, where? The answer is written in Severstal's own CSV layout
+(ImageId,ClassId,EncodedPixels, masks at the images' full size), which `hpsearch run` also reads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from optuna.artifacts import download_artifact
+
+from search.storage import artifact_store, load_study, require_database
+from trainers.data import DataError
+from trainers.images import EXTENSIONS, mask_to_original
+from trainers.predict import Predictor
+from trainers.rle import rle_encode
+
+DEFECT = "defect"  # the defect study's positive class
+BATCH = 64
+
+
+def best_predictor(storage_url: str, study_name: str, store, device: torch.device) -> Predictor:
+    """The model of a study's best trial, from its card and weights in the artifact store."""
+    best = load_study(storage_url, study_name).best_trial
+    if "model_artifact" not in best.user_attrs:
+        raise DataError(f"study {study_name!r}: its best trial {best.number} has no stored model")
+    with tempfile.TemporaryDirectory() as tmp:
+        card, weights = Path(tmp) / "model.json", Path(tmp) / "model.safetensors"
+        for path, key in ((card, "model_artifact"), (weights, "weights_artifact")):
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=best.user_attrs[key])
+        return Predictor.load(json.loads(card.read_text()), weights, device)
+
+
+@dataclass
+class Cascade:
+    defect: Predictor  # classify: 'clean' or 'defect'
+    types: Predictor  # multilabel over the defect classes
+    masks: Predictor  # segment: a mask per defect class
+    threshold: float = 0.5
+
+    def __post_init__(self):
+        if DEFECT not in self.defect.class_names or self.types.class_names != self.masks.class_names:
+            raise DataError(f"these studies do not make a cascade: the first must tell {DEFECT!r} from the rest "
+                            f"(it has {self.defect.class_names}), the other two share their classes "
+                            f"({self.types.class_names} and {self.masks.class_names})")
+
+    def predict(self, paths: list[Path]) -> list[tuple[str, str, object]]:
+        """(image name, class, full-size 0/1 mask) for every defect found, a batch of images at a time."""
+        found = []
+        for start in range(0, len(paths), BATCH):
+            found += self._batch(paths[start : start + BATCH])
+        return found
+
+    def _batch(self, paths: list[Path]) -> list[tuple[str, str, object]]:
+        images, sizes = _prepared(self.defect, paths)
+        chance = self.defect(images).softmax(1)[:, self.defect.class_names.index(DEFECT)]
+        keep = [i for i in range(len(paths)) if chance[i] >= self.threshold]
+        if not keep:
+            return []
+        names = self.types.class_names
+        types = self.types(_prepared(self.types, [paths[i] for i in keep])[0]).sigmoid()
+        masks = self.masks(_prepared(self.masks, [paths[i] for i in keep])[0]).sigmoid() >= self.threshold
+        found = []
+        for row, i in enumerate(keep):
+            # the first stage said defect: at least the likeliest type
+            chosen = [k for k in range(len(names)) if types[row, k] >= self.threshold] or [int(types[row].argmax())]
+            for k in chosen:
+                card = self.masks.card
+                full = mask_to_original(masks[row, k].numpy(), *sizes[i], card["resize"], card["crop"])
+                if full.any():
+                    found.append((paths[i].name, names[k], full))
+        return found
+
+
+def _prepared(predictor: Predictor, paths: list[Path]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    pairs = [predictor.prepare(p) for p in paths]
+    return torch.stack([image for image, _ in pairs]), [size for _, size in pairs]
+
+
+def image_files(sources: list[str]) -> list[Path]:
+    """The image files named, and those in the folders named (not below them), in name order."""
+    files = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            files += sorted(p for p in source.iterdir() if p.suffix.lower() in EXTENSIONS)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise DataError(f"{source} does not exist: name image files or folders of them")
+    if not files:
+        raise DataError(f"no image files in {', '.join(sources)}")
+    return files
+
+
+def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sources: list[str], out: Path,
+                device: torch.device) -> str:
+    paths = image_files(sources)
+    if len(studies) != 3:
+        raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
+    require_database(storage_url)
+    store = artifact_store(storage_url, artifacts)
+    cascade = Cascade(*(best_predictor(storage_url, name, store, device) for name in studies))
+    found = cascade.predict(paths)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ImageId", "ClassId", "EncodedPixels"])
+        writer.writerows((name, cls, rle_encode(mask)) for name, cls, mask in found)
+    defective = len({name for name, _, _ in found})
+    kinds = Counter(cls for _, cls, _ in found)
+    by_type = ", ".join(f"class {c}: {n}" for c, n in sorted(kinds.items())) or "none"
+    return f"wrote {out}: {defective} of {len(paths)} images with defects ({by_type})"

@@ -1,0 +1,49 @@
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from search.study import RunOptions, run
+from spaces import get_space
+from trainers.images import mask_to_original, resize_square
+from trainers.prepare import resolve_source
+from trainers.rle import rle_decode
+
+HPSEARCH = Path(sys.executable).parent / "hpsearch"
+
+
+@pytest.mark.parametrize("mode", ["stretch", "letterbox", "pad-reflect"])
+@pytest.mark.parametrize("crop", [None, (0.25, 0.0, 1.0, 1.0)])
+def test_a_mask_on_the_square_goes_back_onto_the_original_pixels(mode, crop):
+    original = np.zeros((64, 192), np.uint8)
+    original[20:44, 100:160] = 1
+    x0 = 48 if crop else 0
+    square = resize_square(Image.fromarray(original[:, x0:]), 64, mode, resample=Image.NEAREST, fill=0)
+    back = mask_to_original(square, 192, 64, mode, crop)
+    assert back.shape == (64, 192)
+    overlap = (back & original).sum() / (back | original).sum()
+    assert overlap > 0.85, overlap
+
+
+def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(tmp_path):
+    import subprocess
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    for name in ("steel-defect", "steel-types", "steel-masks"):
+        run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, progress=False))
+    images = sorted((resolve_source(get_space("steel-masks").data) / "train_images").iterdir())[:40]
+    out = tmp_path / "predictions.csv"
+    done = subprocess.run([HPSEARCH, "cascade", *images, "--storage", storage, "--out", out], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {out}: ") and "of 40 images with defects" in done.stdout
+    rows = list(csv.DictReader(open(out)))
+    names = {p.name for p in images}
+    for row in rows:  # Severstal's layout, every mask on the image's own 192 x 64 pixels
+        assert row["ImageId"] in names and row["ClassId"] in {"1", "2", "3", "4"}
+        assert rle_decode(row["EncodedPixels"], 64, 192).any()
+    refused = subprocess.run([HPSEARCH, "cascade", images[0], "--storage", storage, "--studies", "steel-masks,steel-types,steel-defect"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert refused.returncode == 2 and "do not make a cascade" in refused.stderr
