@@ -28,7 +28,7 @@ def classifier(trial) -> dict:
 
 def unet(trial) -> dict:
     return {
-        "model": trial.suggest_categorical("encoder", ["resnet18", "mobilenet_v2", "efficientnet-b0"]),
+        "model": trial.suggest_categorical("model", ["resnet18", "mobilenet_v2", "efficientnet-b0"]),  # U-Net encoders
         "decoder_width": trial.suggest_categorical("decoder_width", [4, 8, 16]),
         "batch_size": trial.suggest_categorical("batch_size", [8, 16, 32]),
         "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
