@@ -54,7 +54,7 @@ def cmd_spaces(args) -> int:
     for space in list_spaces():
         print(f"{space.name:12s} {space.task:10s} {space.summary}")
         print(f"{'':23s} --data: {space.data_format or get_task(space.task).data_format} (built in: {space.data})")
-        crop = f", region {space.crop}" if space.crop else ""
+        crop = f", region {space.crop}" if isinstance(space.crop, tuple) else ", each image cut to its box" if space.crop else ""
         print(f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}")
         print(f"{'':23s} {describe_space(space)}")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.augment import Augment
-from trainers.images import RESIZE_MODES
+from trainers.images import PER_IMAGE_BOX, RESIZE_MODES
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,18 @@ class Space:
     trainable_blocks: int | None = None  # with pretrained weights: last N blocks train, the rest freeze
     pruner: Callable[[], Any] | None = None  # an Optuna pruner factory; None: the median pruner
     fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary
-    crop: tuple[float, float, float, float] | None = None  # region of interest: left, top, right, bottom fractions
+    # region of interest: left, top, right, bottom fractions, or "manifest": each image's own box from the manifest
+    crop: tuple[float, float, float, float] | str | None = None
     data_format: str | None = None  # what --data must hold, where it differs from the task's
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"space {self.name!r}: resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
-        if self.crop and not (0 <= self.crop[0] < self.crop[2] <= 1 and 0 <= self.crop[1] < self.crop[3] <= 1):
-            raise ValueError(f"space {self.name!r}: crop {self.crop} must be left < right and top < bottom, fractions in [0, 1]")
+        if self.crop == PER_IMAGE_BOX:
+            pass
+        elif self.crop and not (0 <= self.crop[0] < self.crop[2] <= 1 and 0 <= self.crop[1] < self.crop[3] <= 1):
+            raise ValueError(f"space {self.name!r}: crop {self.crop} must be {PER_IMAGE_BOX!r}, or left < right and "
+                             f"top < bottom, fractions in [0, 1]")
         if abs(sum(self.split) - 1) > 1e-6 or min(self.split) <= 0:
             raise ValueError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")
 

@@ -184,3 +184,18 @@ def test_images_are_decoded_once_across_runs(tiny_images, tmp_path):
     assert other_size.decoded == 36 and other_size.images.shape == (36, 20, 20, 3)
     meta = json.loads(next((tmp_path / "cache" / "arrays").glob("*/meta.json")).read_text())
     assert meta["bad"] == {}
+
+
+def test_a_space_may_cut_each_image_to_its_own_manifest_box(tiny_images, tmp_path):
+    from trainers.images import resize_square
+
+    items = discover(tiny_images).items
+    rows = ["path,label,x_min,y_min,x_max,y_max"] + [f"images/{i.relpath},{i.label},4,2,{20 - n % 3},17" for n, i in enumerate(items)]
+    manifest = tiny_images.parent / "boxes.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    decoded = decode_once(discover(manifest), 12, "stretch", root=tmp_path / "cache", crop="manifest")
+    for item, pixels in zip(decoded.items, decoded.images):
+        region = Image.open(item.path).convert("RGB").crop(tuple(round(v) for v in item.box))
+        assert np.array_equal(pixels, resize_square(region, 12, "stretch"))
+    with pytest.raises(DataError, match="cuts each image to its own box: pass --data a CSV manifest with the columns"):
+        decode_once(discover(tiny_images), 12, "stretch", root=tmp_path / "cache", crop="manifest")

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from trainers.data import Discovery, Item
-from trainers.images import BadImage, crop_box, decode, resize_square
+from trainers.data import DataError, Discovery, Item
+from trainers.images import PER_IMAGE_BOX, BadImage, crop_box, decode, resize_square
 from trainers.rle import rle_decode
 
 FORMAT = 2  # bump when the array layout or the decoding changes
@@ -39,14 +39,19 @@ class Decoded:
     decoded: int  # how many files this call decoded: 0 when the cache was used
     size: int
     mode: str
-    crop: tuple[float, float, float, float] | None
+    crop: tuple[float, float, float, float] | str | None  # fractions, or PER_IMAGE_BOX
     sizes: list[tuple[int, int]]  # each item's original (width, height)
     masks: np.ndarray | None = None  # (N, size, size, C) uint8 0/1 where the items have masks
     mask_classes: list[str] = field(default_factory=list)  # the C mask channels, in order
 
 
 def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None, progress: bool = True,
-                crop: tuple[float, float, float, float] | None = None) -> Decoded:
+                crop: tuple[float, float, float, float] | str | None = None) -> Decoded:
+    """`crop`: a region of interest as fractions (left, top, right, bottom), or PER_IMAGE_BOX: each
+    image's own box from the manifest."""
+    if crop == PER_IMAGE_BOX and any(i.box is None for i in found.items):
+        raise DataError("this space cuts each image to its own box: pass --data a CSV manifest with the columns "
+                        "path,label,x_min,y_min,x_max,y_max (pixels)")
     key_text = f"{FORMAT}:{found.fingerprint}:{size}:{mode}" + (f":{crop}" if crop else "")
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     folder = (root or cache_root()) / "arrays" / key
@@ -65,9 +70,9 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
 
 
 def _decode_one(job: tuple):
-    path, size, mode, crop, masks, mask_classes = job
+    path, size, mode, crop, box, masks, mask_classes = job
     try:
-        image, original = decode(path, size, mode, crop)
+        image, original = decode(path, size, mode, crop, box)
         return (image, original, _masks(masks, mask_classes, original, size, mode, crop) if masks is not None else None), None
     except BadImage as err:
         return None, str(err)
@@ -91,7 +96,9 @@ def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
     mask_classes = sorted({name for i in items for name, _ in i.masks or ()})
-    jobs = [(str(i.path), size, mode, crop, i.masks, mask_classes) for i in items]
+    per_image = crop == PER_IMAGE_BOX
+    jobs = [(str(i.path), size, mode, None if per_image else crop, i.box if per_image else None, i.masks, mask_classes)
+            for i in items]
     results = []
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.

@@ -10,6 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 RESIZE_MODES = ("pad-reflect", "letterbox", "stretch")
 LETTERBOX_FILL = 114  # the grey that detection models are usually padded with
+PER_IMAGE_BOX = "manifest"  # a space's crop that cuts each image to its own box from the manifest
 
 
 class BadImage(Exception):
@@ -103,8 +104,13 @@ def resize_square(img: Image.Image, size: int, mode: str, resample=Image.BILINEA
     return np.asarray(canvas)
 
 
-def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None) -> tuple[int, int, int, int]:
-    """A region of interest (left, top, right, bottom fractions) in pixels; the whole image without one."""
+def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None,
+             box: tuple[float, float, float, float] | None = None) -> tuple[int, int, int, int]:
+    """A region of interest in whole pixels: the image's own `box` (pixels) where given, else `crop`
+    (left, top, right, bottom fractions), else the whole image."""
+    if box:
+        x0, y0 = (min(max(0, round(v)), limit - 1) for v, limit in zip(box[:2], (width, height)))
+        return x0, y0, max(min(round(box[2]), width), x0 + 1), max(min(round(box[3]), height), y0 + 1)
     if not crop:
         return 0, 0, width, height
     left, top, right, bottom = crop
@@ -112,13 +118,14 @@ def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | 
     return x0, y0, max(round(right * width), x0 + 1), max(round(bottom * height), y0 + 1)
 
 
-def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """The square RGB array and the image's original (width, height). `crop`: a region of interest
-    (left, top, right, bottom) as fractions of the image, cut before resizing."""
+def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None,
+           box: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The square RGB array and the image's original (width, height). A region of interest is cut before
+    resizing: `box` in pixels, or `crop` as fractions (left, top, right, bottom) of the image."""
     img = load_rgb(path)
     original = img.size
-    if crop:
-        img = img.crop(crop_box(*original, crop))
+    if crop or box:
+        img = img.crop(crop_box(*original, crop, box))
     return resize_square(img, size, mode), original
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers.images import decode
+from trainers.images import PER_IMAGE_BOX, decode
 from trainers.loop import IMAGENET_MEAN, IMAGENET_STD, TrainConfig, load_weights
 from trainers.tasks import Task, get_task
 
@@ -33,9 +33,14 @@ class Predictor:
     def class_names(self) -> list[str]:
         return self.card["class_names"]
 
-    def prepare(self, path) -> tuple[torch.Tensor, tuple[int, int]]:
-        """An image file as the model saw its training images (uint8, 3 x size x size), and its original size."""
-        pixels, original = decode(path, self.card["image_size"], self.card["resize"], self.card["crop"])
+    def prepare(self, path, box=None) -> tuple[torch.Tensor, tuple[int, int]]:
+        """An image file as the model saw its training images (uint8, 3 x size x size), and its original size.
+        `box`: the region of interest in pixels, for a model trained on images cut to their manifest boxes."""
+        per_image = self.card["crop"] == PER_IMAGE_BOX
+        if per_image and box is None:
+            raise ValueError("this model saw each image cut to its own box: give the box of every image")
+        crop = None if per_image else self.card["crop"]
+        pixels, original = decode(path, self.card["image_size"], self.card["resize"], crop, box)
         return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1), original
 
     @torch.no_grad()
