@@ -11,14 +11,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from optuna.artifacts import download_artifact
+from PIL import Image
 
 from search.storage import artifact_store, load_study, require_database
 from trainers.data import DataError
 from trainers.images import EXTENSIONS, mask_to_original
 from trainers.predict import Predictor
-from trainers.rle import rle_encode
+from trainers.rle import rle_decode, rle_encode
 
 DEFECT = "defect"  # the defect study's positive class
 BATCH = 64
@@ -97,9 +99,34 @@ def image_files(sources: list[str]) -> list[Path]:
     return files
 
 
+def dice_scores(found: list[tuple[str, str, object]], paths: list[Path], classes: list[str], truth_csv: Path) -> dict[str, float]:
+    """The predictions against Severstal's CSV of the true masks, on the images' own pixels, as the masks
+    study measures: dice per class over all pixels (mean over the classes present), and dice_images
+    over (image, class) pairs, a pair empty in both counting 1. An image the CSV does not list is clean."""
+    with open(truth_csv, newline="") as f:
+        truth = {(row["ImageId"], row["ClassId"].strip()): row["EncodedPixels"] for row in csv.DictReader(f) if row["EncodedPixels"]}
+    predicted = {(name, cls): mask for name, cls, mask in found}
+    overlap, total, pairs = Counter(), Counter(), []
+    for path in paths:
+        width, height = Image.open(path).size
+        for cls in classes:
+            key = (path.name, cls)
+            true = rle_decode(truth[key], height, width).astype(bool) if key in truth else np.zeros((height, width), bool)
+            guess = predicted[key].astype(bool) if key in predicted else np.zeros((height, width), bool)
+            both, size = int((true & guess).sum()), int(true.sum() + guess.sum())
+            overlap[cls], total[cls] = overlap[cls] + both, total[cls] + size
+            pairs.append(2 * both / size if size else 1.0)
+    names = {p.name for p in paths}
+    present = [c for c in classes if any(k[1] == c and k[0] in names for k in truth)]
+    dice = [2 * overlap[c] / total[c] for c in present]
+    return {"dice": float(np.mean(dice)) if dice else float(np.mean(pairs)), "dice_images": float(np.mean(pairs))}
+
+
 def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sources: list[str], out: Path,
-                device: torch.device) -> str:
+                device: torch.device, truth: Path | None = None) -> str:
     paths = image_files(sources)
+    if truth and not Path(truth).is_file():
+        raise DataError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
     if len(studies) != 3:
         raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
     require_database(storage_url)
@@ -113,4 +140,8 @@ def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sou
     defective = len({name for name, _, _ in found})
     kinds = Counter(cls for _, cls, _ in found)
     by_type = ", ".join(f"class {c}: {n}" for c, n in sorted(kinds.items())) or "none"
-    return f"wrote {out}: {defective} of {len(paths)} images with defects ({by_type})"
+    summary = f"wrote {out}: {defective} of {len(paths)} images with defects ({by_type})"
+    if truth:
+        scores = dice_scores(found, paths, cascade.masks.class_names, truth)
+        summary += "\nagainst " + str(truth) + ": " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+    return summary

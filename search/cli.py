@@ -122,7 +122,8 @@ def cmd_cascade(args) -> int:
     from search.study import pick_device
 
     studies = [name.strip() for name in args.studies.split(",")]
-    print(run_cascade(args.storage, studies, args.artifacts, args.images, Path(args.out), pick_device(args.device)))
+    truth = Path(args.truth) if args.truth else None
+    print(run_cascade(args.storage, studies, args.artifacts, args.images, Path(args.out), pick_device(args.device), truth))
     return 0
 
 
@@ -192,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
                          help=f"the defect, types and masks studies, comma-separated (default {','.join(STUDIES)})")
     cascade.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
     cascade.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    cascade.add_argument("--truth", help="Severstal's CSV of the true masks: also print the predictions' Dice against it")
     copy = commands.add_parser("copy", help="copy a study to another storage, with its notes and artifact files",
                                description="copy a study to another storage, with its notes and artifact files; "
                                            "`hpsearch run` continues it there")

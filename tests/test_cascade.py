@@ -10,7 +10,7 @@ from search.study import RunOptions, run
 from spaces import get_space
 from trainers.images import mask_to_original, resize_square
 from trainers.prepare import resolve_source
-from trainers.rle import rle_decode
+from trainers.rle import rle_decode, rle_encode
 
 HPSEARCH = Path(sys.executable).parent / "hpsearch"
 
@@ -36,9 +36,13 @@ def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(
         run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, progress=False))
     images = sorted((resolve_source(get_space("steel-masks").data) / "train_images").iterdir())[:40]
     out = tmp_path / "predictions.csv"
-    done = subprocess.run([HPSEARCH, "cascade", *images, "--storage", storage, "--out", out], capture_output=True, text=True)
+    truth = images[0].parent.parent / "train.csv"
+    done = subprocess.run([HPSEARCH, "cascade", *images, "--storage", storage, "--out", out, "--truth", truth],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {out}: ") and "of 40 images with defects" in done.stdout
+    scores = done.stdout.splitlines()[-1]
+    assert scores.startswith(f"against {truth}: dice ") and 0 <= float(scores.split()[-1]) <= 1
     rows = list(csv.DictReader(open(out)))
     names = {p.name for p in images}
     for row in rows:  # Severstal's layout, every mask on the image's own 192 x 64 pixels
@@ -47,3 +51,19 @@ def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(
     refused = subprocess.run([HPSEARCH, "cascade", images[0], "--storage", storage, "--studies", "steel-masks,steel-types,steel-defect"],
                              capture_output=True, text=True, cwd=tmp_path)
     assert refused.returncode == 2 and "do not make a cascade" in refused.stderr
+
+
+def test_the_truth_scores_itself_perfectly_and_nothing_as_it_should(tmp_path):
+    from search.cascade import dice_scores
+
+    root = tmp_path / "steel"
+    (root / "train_images").mkdir(parents=True)
+    masks = {"a.png": np.zeros((8, 10), np.uint8), "b.png": np.zeros((8, 10), np.uint8)}
+    masks["a.png"][2:5, 3:7] = 1
+    for name in masks:
+        Image.new("RGB", (10, 8)).save(root / "train_images" / name)
+    (root / "train.csv").write_text(f"ImageId,ClassId,EncodedPixels\na.png,2,{rle_encode(masks['a.png'])}\n")
+    paths = sorted((root / "train_images").iterdir())
+    assert dice_scores([("a.png", "2", masks["a.png"])], paths, ["1", "2"], root / "train.csv") == {"dice": 1.0, "dice_images": 1.0}
+    nothing = dice_scores([], paths, ["1", "2"], root / "train.csv")
+    assert nothing == {"dice": 0.0, "dice_images": 0.75}  # 3 of the 4 (image, class) pairs are rightly empty
