@@ -174,7 +174,7 @@ class Objective:
     def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
         truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()
         predicted = result.valid_outputs.argmax(1).numpy()
-        title = f"valid, epoch {result.best_epoch}"
+        title = f"valid, epoch {result.best_epoch}" if result.best_epoch else "valid, each class's best fold"
         return [pictures.confusion(truth, predicted, self.data.class_names, title, folder / "confusion_valid.png")]
 
     def _test_pictures(self, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> list[Path]:
@@ -186,7 +186,8 @@ class Objective:
         truth = self.data.targets[rows].cpu().numpy()
         names = self.data.class_names
         return [
-            pictures.confusion(truth, outputs.argmax(1).numpy(), names, f"test, epoch {result.best_epoch}", folder / "confusion_test.png"),
+            pictures.confusion(truth, outputs.argmax(1).numpy(), names, "test" + (f", epoch {result.best_epoch}" if result.best_epoch else ""),
+                               folder / "confusion_test.png"),
             pictures.examples(self.data.images[rows].cpu(), truth, outputs, names, folder / "examples_test.png"),
         ]
 

@@ -9,7 +9,6 @@ from PIL import Image
 from search.study import RunOptions, run
 from spaces import get_space
 from trainers.images import mask_to_original, resize_square
-from trainers.prepare import resolve_source
 from trainers.rle import rle_decode, rle_encode
 
 HPSEARCH = Path(sys.executable).parent / "hpsearch"
@@ -31,12 +30,16 @@ def test_a_mask_on_the_square_goes_back_onto_the_original_pixels(mode, crop):
 def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(tmp_path):
     import subprocess
 
+    from trainers.datasets.steel import render_steel
+
+    render_steel(tmp_path / "steel", images=60)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     for name in ("steel-defect", "steel-types", "steel-masks"):
-        run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, progress=False))
-    images = sorted((resolve_source(get_space("steel-masks").data) / "train_images").iterdir())[:40]
+        run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, data=str(tmp_path / "steel"),
+                       progress=False))
+    images = sorted((tmp_path / "steel" / "train_images").iterdir())[:40]
     out = tmp_path / "predictions.csv"
-    truth = images[0].parent.parent / "train.csv"
+    truth = tmp_path / "steel" / "train.csv"
     done = subprocess.run([HPSEARCH, "cascade", *images, "--storage", storage, "--out", out, "--truth", truth],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

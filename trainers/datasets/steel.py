@@ -20,11 +20,11 @@ WIDTH, HEIGHT = 192, 64  # a strip, wider than tall like Severstal's 1600 x 256
 IMAGES = 600
 
 
-def render_steel(root: Path, seed: int = 0) -> None:
+def render_steel(root: Path, seed: int = 0, images: int = IMAGES) -> None:
     rng = np.random.default_rng(seed)
     (root / "train_images").mkdir(parents=True)
     rows = []
-    for n in range(IMAGES):
+    for n in range(images):
         kinds = [] if n % 2 == 0 else sorted(rng.choice(4, size=1 + (rng.random() < 0.3), replace=False) + 1)
         pixels = _texture(rng)
         name = f"{n:04d}.jpg"
