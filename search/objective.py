@@ -138,7 +138,7 @@ class Objective:
         finally:  # for pruned and failed trials too
             if checkpoint:
                 remove_checkpoint(self.store, checkpoint)
-            trial.set_user_attr("epochs_run", len(history))
+            trial.set_user_attr(f"{unit}s_run", len(history))
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
             save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs))
 
@@ -152,7 +152,8 @@ class Objective:
     def _record(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
-        trial.set_user_attr("best_epoch", result.best_epoch)
+        if result.best_epoch:  # a cross-validated result has folds, not a best epoch
+            trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("inference_ms_per_image", round(result.inference_ms, 4))
         if self.store is None:
             return

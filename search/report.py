@@ -38,7 +38,8 @@ def best_summary(study: optuna.Study, storage, artifacts: Path) -> str:
     best = study.best_trial
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
     lines += [f"  {k} = {short_value(v)}" for k, v in best.params.items()]
-    for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "seconds", "device"):
+    for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "folds_run", "inference_ms_per_image",
+                "seconds", "device"):
         if key in best.user_attrs:
             lines.append(f"  {key}: {best.user_attrs[key]}")
     files = sorted(get_all_artifact_meta(best, storage=storage), key=lambda meta: meta.filename)

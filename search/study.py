@@ -300,7 +300,8 @@ class _Progress:
         if trial.state == TrialState.COMPLETE:
             outcome = f"{self.metric} {trial.value:.4f}"
         elif trial.state == TrialState.PRUNED:
-            outcome = f"pruned after {trial.user_attrs.get('epochs_run')} {trial.user_attrs.get('unit', 'epoch')}s"
+            unit = trial.user_attrs.get("unit", "epoch")
+            outcome = f"pruned after {trial.user_attrs.get(f'{unit}s_run')} {unit}s"
         else:
             outcome = f"failed: {trial.user_attrs.get('fail_reason', 'see the log')}"
         tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}")
