@@ -24,11 +24,11 @@ register(
         data="builtin:localize/manifest.csv",
         suggest=suggest,
         summary="class and box: EfficientNet-B0 vs MobileNetV2 vs baseline CNN; box loss weight; batch size; "
-                "log-scale lr and weight decay; mean IoU",
+                "log-scale lr and weight decay; right class with IoU >= 0.5",
         image_size=64,
         resize="letterbox",  # portrait and landscape keep their shape: by the longest side, then padded
-        epochs=15,
-        metric="iou",
+        epochs=20,
+        metric="hit_rate",  # the class right and the box close (IoU >= 0.5): mean IoU alone let 4 in 10 classes be wrong
         augment=Augment(brightness=0.2, flip_h=True, translate=0.1),  # the boxes follow flips and shifts
         fixed={"schedule": "plateau", "patience": 5},
         pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3),

@@ -110,6 +110,12 @@ def test_segment_and_localize_metrics_are_one_when_right():
     boxes = torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 0.5, 0.5]])
     assert box_iou(boxes, boxes).tolist() == pytest.approx([1, 1])
     assert box_iou(boxes[1:], torch.tensor([[0.25, 0.0, 0.75, 0.5]])).item() == pytest.approx(1 / 3)
+    # one image: right class, box exact; the other: right class, box too far off (IoU 1/3): a hit rate of 1/2
+    logits = torch.tensor([[5.0, -5.0], [5.0, -5.0]])
+    outputs = torch.cat([logits, torch.logit(torch.tensor([[0.1, 0.2, 0.5, 0.6], [0.25, 0.01, 0.75, 0.5]]))], 1)
+    targets = torch.tensor([[0, 0.1, 0.2, 0.5, 0.6], [0, 0.0, 0.0, 0.5, 0.5]])
+    metrics = get_task("localize").metrics(outputs, targets)
+    assert metrics["accuracy"] == 1 and metrics["hit_rate"] == 0.5
 
 
 def test_one_vs_rest_trains_every_class_and_fold_and_keeps_their_ensemble(tiny_images):

@@ -1,6 +1,7 @@
 """One class and one bounding box per image (seed 003): the shared head gives the class logits and
 four box numbers; loss = cross-entropy + smooth-L1 x box_weight on boxes as fractions of the square
-image; metrics: accuracy and mean IoU."""
+image; metrics: accuracy, mean IoU, and the hit rate: the share of images whose class is right and
+whose box overlaps the true one with an IoU of at least 0.5 (single-object detection's accuracy)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import torch.nn.functional as F
 from trainers.cache import Decoded
 from trainers.images import crop_box, frame_of
 from trainers.models import create_model
+
+
+HIT_IOU = 0.5  # a box this close to the true one, with the right class, is a hit
 
 
 @dataclass
@@ -49,10 +53,12 @@ class Localize:
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         logits, boxes = self.split(outputs)
+        right, iou = logits.argmax(1) == targets[:, 0].long(), box_iou(boxes, targets[:, 1:])
         return {
             "loss": self.loss(outputs, targets).item(),
-            "accuracy": (logits.argmax(1) == targets[:, 0].long()).float().mean().item(),
-            "iou": box_iou(boxes, targets[:, 1:]).mean().item(),
+            "accuracy": right.float().mean().item(),
+            "iou": iou.mean().item(),
+            "hit_rate": (right & (iou >= HIT_IOU)).float().mean().item(),
         }
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
