@@ -41,7 +41,7 @@ class Predictor:
             raise ValueError("this model saw each image cut to its own box: give the box of every image")
         crop = None if per_image else self.card["crop"]
         pixels, original = decode(path, self.card["image_size"], self.card["resize"], crop, box)
-        return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1), original
+        return torch.from_numpy(np.array(pixels)).permute(2, 0, 1), original  # a writable copy
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
