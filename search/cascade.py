@@ -59,29 +59,33 @@ class Cascade:
         return found
 
     def _batch(self, paths: list[Path]) -> list[tuple[str, str, object]]:
-        images, sizes = _prepared(self.defect, paths)
-        chance = self.defect(images).softmax(1)[:, self.defect.class_names.index(DEFECT)]
-        keep = [i for i in range(len(paths)) if chance[i] >= self.threshold]
+        prepared = {}  # each image decoded once per distinct preparation (size, resize, region): once for our spaces
+
+        def images(predictor: Predictor, rows: list[int]) -> torch.Tensor:
+            card = predictor.card
+            key = (card["image_size"], card["resize"], str(card["crop"]))
+            if key not in prepared:
+                prepared[key] = [predictor.prepare(p) for p in paths]
+            return torch.stack([prepared[key][i][0] for i in rows])
+
+        everything = list(range(len(paths)))
+        chance = self.defect(images(self.defect, everything)).softmax(1)[:, self.defect.class_names.index(DEFECT)]
+        keep = [i for i in everything if chance[i] >= self.threshold]
         if not keep:
             return []
-        names = self.types.class_names
-        types = self.types(_prepared(self.types, [paths[i] for i in keep])[0]).sigmoid()
-        masks = self.masks(_prepared(self.masks, [paths[i] for i in keep])[0]).sigmoid() >= self.threshold
+        names, card = self.types.class_names, self.masks.card
+        types = self.types(images(self.types, keep)).sigmoid()
+        masks = self.masks(images(self.masks, keep)).sigmoid() >= self.threshold
         found = []
         for row, i in enumerate(keep):
             # the first stage said defect: at least the likeliest type
             chosen = [k for k in range(len(names)) if types[row, k] >= self.threshold] or [int(types[row].argmax())]
             for k in chosen:
-                card = self.masks.card
-                full = mask_to_original(masks[row, k].numpy(), *sizes[i], card["resize"], card["crop"])
+                size = next(iter(prepared.values()))[i][1]  # the original (width, height)
+                full = mask_to_original(masks[row, k].numpy(), *size, card["resize"], card["crop"])
                 if full.any():
                     found.append((paths[i].name, names[k], full))
         return found
-
-
-def _prepared(predictor: Predictor, paths: list[Path]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    pairs = [predictor.prepare(p) for p in paths]
-    return torch.stack([image for image, _ in pairs]), [size for _, size in pairs]
 
 
 def image_files(sources: list[str]) -> list[Path]:
