@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.models import load_state_dict
 
 from trainers.cache import Decoded
 from trainers.models import WeightsUnavailable, find_weights_file
@@ -76,11 +77,6 @@ class Segment:
                 except Exception as err:  # smp downloads them: offline, whatever the download raises
                     raise WeightsUnavailable(f"ImageNet weights for encoder {name!r} could not be loaded ({type(err).__name__}): "
                                              f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off") from err
-            model.encoder.load_state_dict(_load(path))
+            model.encoder.load_state_dict(load_state_dict(str(path)))  # timm reads .safetensors and .pth alike
         return model
 
-
-def _load(path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(path)) if str(path).endswith(".safetensors") else torch.load(path, map_location="cpu", weights_only=True)
