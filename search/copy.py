@@ -10,7 +10,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import Trial, TrialState
 from optuna_dashboard import get_note, save_note
 
-from search.resume import fail_stale_trials
+from search.resume import checkpoint_id, fail_stale_trials
 from search.storage import artifact_store, default_artifacts_dir, open_storage, safe_url
 from trainers.data import DataError
 
@@ -60,8 +60,8 @@ def _copy_files(source: optuna.Study, storage, from_store, to_store) -> int:
     ids = {meta.artifact_id for meta in get_all_artifact_meta(source)}
     for trial in source.trials:
         ids |= {meta.artifact_id for meta in get_all_artifact_meta(trial, storage=storage)}
-        if trial.state == TrialState.WAITING and "checkpoint" in trial.user_attrs:
-            ids.add(trial.user_attrs["checkpoint"])
+        if trial.state == TrialState.WAITING:
+            ids.add(checkpoint_id(source.study_name, trial))
     copied = 0
     for artifact_id in sorted(ids):
         try:

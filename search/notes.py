@@ -8,8 +8,10 @@ from search.report import SHOW_SKIPPED, describe_distribution, short_value, spac
 from spaces import Space
 
 
-def trial_note(number: int, outcome: str, history: list[dict[str, float]], params: dict, attrs: dict) -> str:
-    """`outcome` says how it ended; `attrs` are the trial's user attributes as far as they are known."""
+def trial_note(number: int, outcome: str, history: list[dict[str, float]], params: dict, attrs: dict,
+               error: str | None = None) -> str:
+    """`outcome` says how it ended; `attrs` are the trial's user attributes as far as they are known;
+    `error`: the traceback of an unexpected error that failed it."""
     lines = [f"## Trial {number}: {outcome}", ""]
     if history:
         columns = list(history[0])
@@ -25,6 +27,8 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
     if "resumed_from_epoch" in attrs:
         lines.append(f"**Resumed** from the checkpoint after epoch {attrs['resumed_from_epoch']} of an attempt that stopped  ")
     lines.append(f"**Time**: {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}")
+    if error:
+        lines += ["", "**Error**", "", "```", error.rstrip(), "```"]
     return "\n".join(lines)
 
 

@@ -9,28 +9,36 @@ import os
 import socket
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import optuna
 import torch
 from optuna.artifacts import upload_artifact
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from optuna_dashboard import save_note
+from tqdm.auto import tqdm
 
 from search import pictures
 from search.notes import trial_note
-from search.resume import checkpoint_id, is_surplus, load_checkpoint, remove_checkpoint, retry, save_checkpoint
+from search.resume import (
+    UnreadableCheckpoint, checkpoint_id, first_attempt, is_surplus, load_checkpoint, retry, save_checkpoint, system_attrs,
+)
+from search.errors import StorageLost
 from spaces import Space
-from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, predict, save_weights, train
+from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights, train
 from trainers.tasks import Task, get_task, task_options
 from trainers.tasks.classify import Classify
 
 
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class TrialFailed(Exception):
-    """A trial that cannot finish (NaN loss, out of memory); the study records it and goes on."""
+    """A trial that cannot finish (NaN loss, overflow, out of memory, any error of its step); the study
+    records it with its reason and goes on."""
 
 
 def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: int = 0, **options) -> tuple[TrainConfig, Task]:
@@ -70,36 +78,60 @@ def model_card(space: Space, config: TrainConfig, task: Task, data: TrainData) -
     }
 
 
+def plural(n: int, unit: str) -> str:
+    return f"{n} {unit}{'s' * (n != 1)}"
+
+
+def failure_reason(err: Exception) -> str:
+    """The one line a failed trial records as its fail_reason."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if isinstance(err, Diverged):
+        return text
+    if isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in text:  # the CPU allocator says it in words
+        return f"out of memory: {text}"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
     def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, **options):
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.options = epochs, progress, wanted, options
+        self.taken_over: int | None = None  # this worker's trial that another failed as stale, and retries
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        except UpdateFinishedTrialError:  # this worker sent no heartbeat for too long: another failed its trial
+            self.taken_over = trial.number
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         if self.wanted and is_surplus(trial, self.wanted):
             trial.set_user_attr("fail_reason", SURPLUS)
             raise TrialFailed(SURPLUS)
         config, task = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         metric = self.space.metric
         trial.set_user_attr("device", str(self.data.device))
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        history, start, outcome = [], time.perf_counter(), "failed"
-        checkpoint = checkpoint_id(trial) if self.store else None
-        resume = load_checkpoint(self.store, checkpoint) if checkpoint else None
+        history, start, outcome, error = [], time.perf_counter(), "failed", None
+        checkpoint = checkpoint_id(trial.study.study_name, trial) if self.store else None
+        resume = self._resume(trial, checkpoint)
+        self._share_cores(trial)
 
         unit = "fold" if hasattr(task, "fit") else "epoch"  # what one report is: an epoch, or a fold (ovr)
         if unit != "epoch":
             trial.set_user_attr("unit", unit)
 
         def report(step: int, metrics: dict[str, float]) -> None:
+            self._share_cores(trial)
             history.append(metrics)
             trial.set_user_attr("epochs", history)
             trial.report(metrics[f"valid_{metric}"], step)
             if trial.should_prune():
                 pruner = type(trial.study.pruner).__name__
-                raise optuna.TrialPruned(f"{pruner} after {len(history)} {unit}s, valid {metric} {metrics[f'valid_{metric}']:.4f}")
+                raise optuna.TrialPruned(f"{pruner} after {plural(len(history), unit)}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
 
         try:
             if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash
@@ -114,33 +146,59 @@ class Objective:
             value = result.best[f"valid_{metric}"]
             at = f"at epoch {result.best_epoch}" if result.best_epoch else f"mean of {len(result.history)} folds"
             outcome = f"complete, valid {metric} {value:.4f} {at}"
-            self._record(trial, config, task, result)
+            chance = self._record(trial, config, task, result)
+            if chance is not None:
+                outcome += f", no better than chance (always the commonest answer: {chance:.4f})"
             return value
         except KeyboardInterrupt:  # Optuna marks the trial failed; queue it to go on from its checkpoint
             outcome = "interrupted"
             retry(trial.study, next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number))
             trial.set_user_attr("fail_reason", outcome)
-            checkpoint = None  # kept for the retry
             raise
         except optuna.TrialPruned as pruned:
             trial.set_user_attr("pruned_reason", str(pruned))
             outcome = f"pruned by {pruned}"
             raise
-        except Diverged as err:
-            outcome = f"failed: {err}"
-            raise self._fail(trial, str(err)) from err
-        except RuntimeError as err:  # torch.OutOfMemoryError on CUDA; the CPU allocator says it in words
-            if not (isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in str(err)):
-                raise
-            reason = f"out of memory: {str(err).splitlines()[0]}"
+        except (StorageLost, UpdateFinishedTrialError):  # not this trial's doing, and nothing more can be stored
+            outcome = None
+            raise
+        except Exception as err:  # NaN, overflow, out of memory, whatever a step raises: this trial fails, the study goes on
+            reason = failure_reason(err)
             outcome = f"failed: {reason}"
+            error = None if isinstance(err, Diverged) or reason.startswith("out of memory") else traceback.format_exc()
             raise self._fail(trial, reason) from err
         finally:  # for pruned and failed trials too
-            if checkpoint:
-                remove_checkpoint(self.store, checkpoint)
-            trial.set_user_attr(f"{unit}s_run", len(history))
-            trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-            save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs))
+            if outcome is not None:
+                trial.set_user_attr(f"{unit}s_run", len(history))
+                trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
+                save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs, error))
+
+    def _share_cores(self, trial: optuna.Trial) -> None:
+        """Trials training on this machine's CPU share its cores: torch's threads for each of them, so that
+        workers do not outnumber the cores. (Two workers of two threads each on two cores trained a small
+        model 15 times slower than one alone: their threads spin while waiting for each other.)"""
+        if self.data.device.type != "cpu":
+            return
+        host = f"{socket.gethostname()}:"
+        here = sum(t.user_attrs.get("worker", "").startswith(host) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        threads = max(1, CORES // max(1, here))
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+
+    def _resume(self, trial: optuna.Trial, checkpoint: str | None) -> dict | None:
+        """A retry's checkpoint, and one line saying which trial it retries and from where."""
+        if first_attempt(trial) == trial.number:
+            return None
+        try:
+            state = load_checkpoint(self.store, checkpoint) if checkpoint else None
+            where = f"from epoch {state['epoch'] + 1}" if state else "from the start (no checkpoint)"
+        except UnreadableCheckpoint as err:
+            state, where = None, f"from the start: its checkpoint is unreadable ({err})"
+        previous = system_attrs(trial)["retry_history"][-1]
+        failed = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == previous)
+        tqdm.write(f"trial {trial.number} retries trial {previous} {where}; trial {previous} failed: "
+                   f"{failed.user_attrs.get('fail_reason', 'see its note')}")
+        return state
 
     def _fail(self, trial: optuna.Trial, reason: str) -> TrialFailed:
         trial.set_user_attr("fail_reason", reason)
@@ -149,14 +207,23 @@ class Objective:
             torch.cuda.empty_cache()
         return TrialFailed(reason)
 
-    def _record(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
+    def _record(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> float | None:
+        """Store what the trial found; the chance level where the kept model is no better than it."""
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
         if result.best_epoch:  # a cross-validated result has folds, not a best epoch
             trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("inference_ms_per_image", round(result.inference_ms, 4))
-        if self.store is None:
-            return
+        metric, valid = self.space.metric, self.data.targets[self.data.splits["valid"]].cpu()
+        chance = chance_level(task, self.data, metric)
+        no_better = task.metrics(result.valid_outputs, valid)[metric] <= chance + 1e-9
+        trial.set_user_attr("chance_level", round(chance, 4))
+        trial.set_user_attr("no_better_than_chance", bool(no_better))
+        if self.store is not None:
+            self._store_files(trial, config, task, result)
+        return chance if no_better else None
+
+    def _store_files(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
         value = result.best[f"valid_{self.space.metric}"]
         others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
@@ -171,6 +238,7 @@ class Objective:
                 self._save_model(trial, config, task, result, folder)
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
+
 
     def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
         truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()

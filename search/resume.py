@@ -5,6 +5,7 @@ workers share a study.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import warnings
@@ -18,12 +19,23 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 COUNTED = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # every trial but the failed ones
 
 
-def checkpoint_id(trial: optuna.Trial) -> str:
-    """A retried trial inherits its first attempt's user attributes, so it finds the same checkpoint."""
-    if "checkpoint" not in trial.user_attrs:
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", trial.study.study_name)
-        trial.set_user_attr("checkpoint", f"checkpoint-{name}-trial{trial.number}.pt")
-    return trial.user_attrs["checkpoint"]
+class UnreadableCheckpoint(Exception):
+    """A checkpoint file that exists but cannot be loaded; the message says why."""
+
+
+def system_attrs(trial: optuna.Trial | FrozenTrial) -> dict:
+    """A trial's system attributes (Optuna 5's Trial no longer shows them)."""
+    return trial.storage.get_trial_system_attrs(trial._trial_id) if isinstance(trial, optuna.Trial) else trial.system_attrs
+
+
+def first_attempt(trial: optuna.Trial | FrozenTrial) -> int:
+    """The number of the trial that a retry retries (Optuna's `failed_trial`), or the trial's own."""
+    return system_attrs(trial).get("failed_trial", trial.number)
+
+
+def checkpoint_id(study_name: str, trial: optuna.Trial | FrozenTrial) -> str:
+    """One checkpoint per trial and its retries, named after the first attempt."""
+    return f"checkpoint-{re.sub(r'[^A-Za-z0-9_.-]', '_', study_name)}-trial{first_attempt(trial)}.pt"
 
 
 def save_checkpoint(store, artifact_id: str, state: dict) -> None:
@@ -36,14 +48,16 @@ def save_checkpoint(store, artifact_id: str, state: dict) -> None:
 
 
 def load_checkpoint(store, artifact_id: str) -> dict | None:
-    """The state after the last finished epoch, or None: no checkpoint, or one cut short by a crash."""
+    """The state after the last finished epoch, or None where there is no checkpoint."""
     import torch
 
     try:
         with store.open_reader(artifact_id) as reader:
             return torch.load(io.BytesIO(reader.read()), map_location="cpu", weights_only=True)
-    except (ArtifactNotFound, RuntimeError, EOFError, ValueError):
+    except ArtifactNotFound:
         return None
+    except Exception as err:  # cut short by a crash, or damaged: whatever torch.load raises for it
+        raise UnreadableCheckpoint(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}") from err
 
 
 def remove_checkpoint(store, artifact_id: str) -> None:
@@ -53,13 +67,27 @@ def remove_checkpoint(store, artifact_id: str) -> None:
         pass
 
 
+def remove_finished_checkpoints(store):
+    """An optimize callback, so it runs only once the trial's end is stored: a trial that was recorded as
+    finished (or failed for good) needs its checkpoint no more. An interrupted trial, or one whose worker
+    lost the storage, never gets here and keeps its checkpoint for its retry."""
+
+    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+        remove_checkpoint(store, checkpoint_id(study.study_name, trial))
+
+    return callback
+
+
 def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed trial again with the same parameters, unless the study already has its trials.
 
-    Optuna's callback for heartbeat-stale trials; also called for an interrupted trial."""
+    Optuna's callback for heartbeat-stale trials; also called for an interrupted trial. The retry starts
+    with no user attributes of its own: those of the failed attempt (its reason, its epochs) stay there."""
     wanted = study.user_attrs.get("trials_wanted")
     if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
-        RetryHeartbeatStaleTrialCallback()(study, trial)
+        fresh = copy.deepcopy(trial)
+        fresh.user_attrs = {}
+        RetryHeartbeatStaleTrialCallback()(study, fresh)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

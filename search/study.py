@@ -22,12 +22,15 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
+from search.errors import SearchFailed, StorageLost
 from search.notes import study_note
-from search.objective import SURPLUS, Objective, TrialFailed, make_config
+from search.objective import SURPLUS, Objective, TrialFailed, failure_reason, make_config, plural
 from search.report import format_table, skipped_summary, space_distributions
-from search.resume import FINISHED, fail_stale_trials, stop_when_enough
+from search.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough
+from search.sampling import SeededByTrial
 from search.storage import (
-    JOURNAL_PREFIX, PASSWORD_VARIABLE, artifact_store, open_storage, password_of, safe_url, sqlite_path, without_password,
+    JOURNAL_PREFIX, PASSWORD_VARIABLE, STORAGE_WAIT, artifact_store, check_database_folder, open_storage,
+    password_of, safe_url, sqlite_path, without_password,
 )
 from spaces import Space
 from trainers.data import DataError, Discovery, discover
@@ -56,6 +59,7 @@ class RunOptions:
     space_arg: str | None = None  # the space as the user named it (a name or a .py file); None: its name
     new_study: bool = False  # refuse to continue an existing study of that name
     heartbeat: int = 30  # seconds; a trial silent for three heartbeats is failed and retried
+    storage_wait: float = STORAGE_WAIT  # seconds a lost database is waited for before the worker stops
     jobs: int = 1  # worker processes on this machine
     worker: int = 0  # > 0: one of the --jobs workers, which only searches; the first process tests the best model
 
@@ -67,6 +71,7 @@ class RunOptions:
             if value is not None:
                 words += [flag, str(value)]
         words += ["--pretrained"] if self.pretrained and not self.weights else []
+        words += ["--storage-wait", f"{self.storage_wait:g}"] if self.storage_wait != STORAGE_WAIT else []
         return words + ["--seed", str(self.seed), "--storage", without_password(self.storage), "--study", self.study_name]
 
 
@@ -86,19 +91,29 @@ def run(opts: RunOptions) -> dict | None:
     """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
     space = opts.space
     device = pick_device(opts.device)
+    options = {"pretrained": opts.pretrained, "weights": opts.weights}
+    check_space(space, options)
+    check_database_folder(opts.storage)
     heartbeat = None if opts.storage.startswith(JOURNAL_PREFIX) else opts.heartbeat  # journals keep none
     recorded = recorded_data(opts.storage, opts.study_name)
     if recorded and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {safe_url(opts.storage)}: name another with --new-study")
+    prepared = checked_data(opts, recorded, artifact_store(opts.storage, opts.artifacts, create=False))  # before the study
     store = artifact_store(opts.storage, opts.artifacts)
-    prepared = checked_data(opts, recorded, store)  # data errors come before the study
-    study = optuna.create_study(
-        storage=open_storage(opts.storage, heartbeat=heartbeat),
-        study_name=opts.study_name,
-        direction="maximize",
-        load_if_exists=True,
-        pruner=make_pruner(space),
-    )
+    storage = open_storage(opts.storage, heartbeat=heartbeat, wait=opts.storage_wait)
+    try:
+        return _search(opts, storage, heartbeat, store, prepared, device, options)
+    except Exception:
+        if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
+            raise StorageLost(storage.lost_message) from None
+        raise
+
+
+def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: Prepared, device: torch.device,
+            options: dict) -> dict | None:
+    space = opts.space
+    study = optuna.create_study(storage=storage, study_name=opts.study_name, direction="maximize", load_if_exists=True,
+                                pruner=make_pruner(space))
     record_data(study, prepared, opts, store)
     study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`, and for retries
     study.set_user_attr("heartbeat", opts.heartbeat)  # for `hpsearch copy`, to tell dead workers from live ones
@@ -111,24 +126,48 @@ def run(opts: RunOptions) -> dict | None:
                    f"nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
         return study.user_attrs.get("best_evaluation")
     workers = start_workers(opts)  # they find the data decoded in the cache
-    if opts.jobs > 1 and device.type == "cpu":  # share the cores rather than fight over them
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // opts.jobs))
-    # a fresh seed per session: the same seed would repeat the random start-up trials on resume
-    # and workers that start together need seeds of their own
-    study.sampler = optuna.samplers.TPESampler(seed=opts.seed + len(study.trials) + 7919 * opts.worker, n_startup_trials=10)
+    study.sampler = SeededByTrial(opts.seed)
     data = to_device(prepared, get_task(space.task), device)
-    options = {"pretrained": opts.pretrained, "weights": opts.weights}
     objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
-    done = len(finished_trials(study))
-    with tqdm(total=opts.trials, initial=done, desc=f"trials of {study.study_name}", unit="trial", disable=not opts.progress) as bar:
-        callbacks = [stop_when_enough(opts.trials), _Progress(bar, space.metric), _stop_on_failures()]
+    failures = FailureStreak()
+    with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
+              disable=not opts.progress) as bar:
+        callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), _Progress(bar, space.metric), failures]
         if _work_left(study, opts.trials):
-            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
-        while wait_for_running(study, heartbeat, opts.trials):  # a dead worker's trial came back to be retried
-            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
+            _optimize(study, objective, callbacks)
+        while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
+            _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
     wait_for(workers)
+    if failures.stopped:
+        raise SearchFailed(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with {failures.last!r}: see each "
+                           f"trial's fail_reason (`hpsearch export`, the dashboard); fix the space, data or options, then run again")
     return None if opts.worker else test_best(study, space, data, store, options)
+
+
+def _optimize(study: optuna.Study, objective: Objective, callbacks: list) -> None:
+    """Run trials. Where another worker failed this one's trial as stale (no heartbeat for three beats, as on
+    a starved machine) and retries it, Optuna cannot store its end: say so and go on with the next trial."""
+    while True:
+        try:
+            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
+            return
+        except ValueError:
+            if objective.taken_over is None:
+                raise
+            tqdm.write(f"trial {objective.taken_over}: another worker failed it after this one sent no heartbeat "
+                       f"for too long, and retries it")
+            objective.taken_over = None
+
+
+def check_space(space: Space, options: dict) -> None:
+    """A space's own mistakes (a failing suggest(), options no trainer knows) stop the run before any work."""
+    trial = optuna.create_study().ask()
+    try:
+        params = space.suggest(trial)
+    except Exception as err:
+        raise ValueError(f"space {space.name!r}: its suggest() fails ({failure_reason(err)}): fix the space") from err
+    make_config(space, params, **options)
 
 
 def make_pruner(space: Space) -> optuna.pruners.BasePruner:
@@ -161,7 +200,7 @@ def wait_for_running(study: optuna.Study, heartbeat: int | None, wanted: int) ->
             tqdm.write(f"waiting for {len(running)} running trial(s): other workers', or a dead worker's, "
                        f"which is retried here after {3 * heartbeat} s without a heartbeat")
             announced = True
-        time.sleep(heartbeat)
+        time.sleep(min(heartbeat, 2))
     return False
 
 
@@ -198,6 +237,8 @@ def recorded_data(url: str, study_name: str) -> dict:
 def checked_data(opts: RunOptions, recorded: dict, store) -> Prepared:
     """Find, check and decode the data: other images than the study's are refused before decoding."""
     space, source = opts.space, opts.data or opts.space.data
+    if space.pretrained if opts.pretrained is None else opts.pretrained:
+        check_weights(space, opts.weights)
     found = discover(resolve_source(source))
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
@@ -205,8 +246,6 @@ def checked_data(opts: RunOptions, recorded: dict, store) -> Prepared:
             f"({data_difference(store, recorded, found)}): use the study's images (at any path), "
             f"or start a new study on these with --new-study NAME"
         )
-    if space.pretrained if opts.pretrained is None else opts.pretrained:
-        check_weights(space, opts.weights)
     prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress, crop=space.crop)
     for line in skipped_summary(prepared.decoded.skipped):
         tqdm.write(line)
@@ -275,18 +314,20 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
     study.set_user_attr("storage", safe_url(opts.storage))
 
 
-def _stop_on_failures():
-    failures = []
+class FailureStreak:
+    """After each trial: stop the search once MAX_FAILURES_IN_A_ROW trials in a row have failed."""
 
-    def callback(study: optuna.Study, trial: FrozenTrial) -> None:
+    def __init__(self):
+        self.streak, self.stopped, self.last = 0, False, None
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.user_attrs.get("fail_reason") == SURPLUS:
             return
-        failures.append(trial.state == TrialState.FAIL)
-        if len(failures) >= MAX_FAILURES_IN_A_ROW and all(failures[-MAX_FAILURES_IN_A_ROW:]):
-            tqdm.write(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed: stopping (last: {trial.user_attrs.get('fail_reason')})")
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        self.last = trial.user_attrs.get("fail_reason")
+        if self.streak >= MAX_FAILURES_IN_A_ROW:
+            self.stopped = True
             study.stop()
-
-    return callback
 
 
 class _Progress:
@@ -298,10 +339,10 @@ class _Progress:
             return
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         if trial.state == TrialState.COMPLETE:
-            outcome = f"{self.metric} {trial.value:.4f}"
+            outcome = f"{self.metric} {trial.value:.4f}" + (" (no better than chance)" if trial.user_attrs.get("no_better_than_chance") else "")
         elif trial.state == TrialState.PRUNED:
             unit = trial.user_attrs.get("unit", "epoch")
-            outcome = f"pruned after {trial.user_attrs.get(f'{unit}s_run')} {unit}s"
+            outcome = f"pruned after {plural(trial.user_attrs.get(f'{unit}s_run', 0), unit)}"
         else:
             outcome = f"failed: {trial.user_attrs.get('fail_reason', 'see the log')}"
         tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}")

@@ -133,7 +133,8 @@ def train(
         _set_rng_state(resume["rng"], gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
         best_ms = resume.get("best_ms", 0.0)
-    for epoch in tqdm(range(len(history) + 1, config.epochs + 1), desc="epochs", leave=False, disable=not progress):
+    epochs = range(len(history) + 1, config.epochs + 1)
+    for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=not progress):
         if config.patience and epoch - best_epoch > config.patience:
             break  # early stopping: no better epoch for `patience` epochs
         train_loss = _train_epoch(model, optimizer, scheduler, config, data, task, gen)
@@ -255,6 +256,13 @@ def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> 
         with _autocast(data.device):
             outputs.append(model(x).float().cpu())
     return torch.cat(outputs)
+
+
+def chance_level(task: Task, data: TrainData, metric: str) -> float:
+    """The valid `metric` of a model that ignores its input and always gives the training split's commonest answer."""
+    rows = data.splits["valid"]
+    constant = task.constant(data.targets[data.splits["train"]].cpu(), data.class_names)
+    return task.metrics(constant.expand(len(rows), *constant.shape), data.targets[rows].cpu())[metric]
 
 
 def evaluate(model, config: TrainConfig, data: TrainData, task: Task, split: str) -> dict[str, float]:

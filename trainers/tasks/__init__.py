@@ -29,6 +29,10 @@ class Task(Protocol):
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """Metrics over a whole split (outputs and targets on the CPU), 'loss' included."""
 
+    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        """One row of outputs that ignores the image: the commonest answer among `targets` (the training
+        split's). Its metrics are chance level, what a trial must beat."""
+
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Follow a batch's affine augmentation (boxes, masks); unchanged for labels."""
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from trainers.cache import Decoded
 from trainers.images import crop_box, frame_of
 from trainers.models import create_model
+from trainers.tasks.classify import class_log_frequencies
 
 
 HIT_IOU = 0.5  # a box this close to the true one, with the right class, is a hit
@@ -60,6 +61,11 @@ class Localize:
             "iou": iou.mean().item(),
             "hit_rate": (right & (iou >= HIT_IOU)).float().mean().item(),
         }
+
+    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        """The commonest class and the mean box."""
+        box = torch.logit(targets[:, 1:].float().mean(0).clamp(1e-4, 1 - 1e-4))
+        return torch.cat([class_log_frequencies(targets[:, 0], len(class_names)), box])
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Boxes follow the warp: theta maps output to input positions in [-1, 1], so corners go through its inverse."""

@@ -52,5 +52,8 @@ class Multilabel:
             **{f"recall_{k}": float(r) for k, r in enumerate(recall, 1)},
         }
 
+    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each class: its commoner answer
+
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return targets

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from timm.models import load_state_dict
 
 from trainers.cache import Decoded
-from trainers.models import WeightsUnavailable, find_weights_file
+from trainers.models import find_weights_file, weights_error
 from trainers.tasks.multilabel import SEVERSTAL
 
 
@@ -53,6 +53,9 @@ class Segment:
             "dice_images": per_pair.mean().item(),
         }
 
+    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each pixel and class: its commoner answer
+
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """The masks moved exactly as their images were (same grid, same reflection), nearest pixel."""
         grid = F.affine_grid(theta, list(targets.shape), align_corners=False)
@@ -71,12 +74,11 @@ class Segment:
             raise ValueError(f"unknown segmentation encoder {name!r}: use a segmentation_models_pytorch encoder name") from err
         if pretrained:
             path = find_weights_file(name, weights) if weights else None
-            if path is None:
-                try:
-                    return smp.Unet(encoder_weights="imagenet", **options)
-                except Exception as err:  # smp downloads them: offline, whatever the download raises
-                    raise WeightsUnavailable(f"ImageNet weights for encoder {name!r} could not be loaded ({type(err).__name__}): "
-                                             f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off") from err
-            model.encoder.load_state_dict(load_state_dict(str(path)))  # timm reads .safetensors and .pth alike
+            try:
+                if path is None:
+                    return smp.Unet(encoder_weights="imagenet", **options)  # smp downloads them
+                model.encoder.load_state_dict(load_state_dict(str(path)))  # timm reads .safetensors and .pth alike
+            except Exception as err:  # offline, or a file that is not this encoder's weights
+                raise weights_error(name, path, err) from err
         return model
 
