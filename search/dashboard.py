@@ -1,17 +1,18 @@
 """`hpsearch dashboard`: optuna-dashboard's WSGI app on the study's storage, with its artifact store.
 
 Served by the standard library's WSGI server with a thread per request, so that a page's many API
-calls do not queue behind one another, and without a log line per request.
+calls do not queue behind one another, and without a log line per request. Requests that do not name
+this server, or that would change something from another site's page, are refused (search.serving).
 """
 
 from __future__ import annotations
 
-import ipaddress
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from optuna_dashboard import wsgi
 
+from search.serving import allowed_hosts, guard_wsgi
 from search.storage import artifact_store, open_storage
 
 
@@ -26,14 +27,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 def make_dashboard(storage_url: str, host: str, port: int, artifacts: str | None = None) -> WSGIServer:
     """A bound, not yet serving, dashboard server: a port in use fails here, before anything is printed."""
-    app = wsgi(open_storage(storage_url), artifact_store=artifact_store(storage_url, artifacts))
-    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
+    # the plain storage: a dashboard request during a database outage fails at once instead of waiting
+    app = wsgi(open_storage(storage_url, wait=None), artifact_store=artifact_store(storage_url, artifacts))
+    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server.set_app(guard_wsgi(app, allowed_hosts(host, server.server_port)))  # the port bound, where --port 0
+    return server
