@@ -7,12 +7,18 @@ and `hpsearch -h` should not wait for them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import optuna
 
-from search.storage import DEFAULT_STORAGE, default_artifacts_dir, load_study, open_storage, require_database, safe_url
+from search.errors import Stop
+from search.storage import (
+    DEFAULT_STORAGE, STORAGE_WAIT, artifact_store, default_artifacts_dir, load_study, open_storage,
+    require_database, safe_url,
+)
 from trainers.data import DataError
 
 STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's default studies
@@ -39,6 +45,7 @@ def cmd_run(args) -> int:
         progress=not args.quiet,
         space_arg=args.space,
         heartbeat=args.heartbeat,
+        storage_wait=args.storage_wait,
         jobs=args.jobs,
         worker=args.worker,
     )
@@ -65,7 +72,8 @@ def cmd_best(args) -> int:
 
     study = load_study(args.storage, args.study)
     artifacts = Path(args.artifacts) if args.artifacts else default_artifacts_dir(args.storage)
-    print(best_summary(study, open_storage(args.storage), artifacts.resolve()))
+    store = artifact_store(args.storage, args.artifacts, create=False)
+    print(best_summary(study, study._storage, artifacts.resolve(), store, Path(args.out) if args.out else None))
     return 0
 
 
@@ -87,12 +95,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from search.dashboard import is_loopback, make_dashboard
+    from search.dashboard import make_dashboard
+    from search.serving import warn_if_exposed
 
     require_database(args.storage)
-    if not is_loopback(args.host):
-        print(f"hpsearch: warning: serving on {args.host}: anyone who can reach this address can see and delete "
-              f"studies (the dashboard has no authentication)", file=sys.stderr, flush=True)
+    warn_if_exposed(args.host, "see and delete studies")
     try:
         server = make_dashboard(args.storage, args.host, args.port, args.artifacts)
     except OSError as err:
@@ -162,12 +169,16 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--heartbeat", type=int, default=30,
                       help="seconds between a running trial's signs of life; a trial silent for 3 of them is "
                            "failed and retried from its last epoch (default 30)")
+    run_.add_argument("--storage-wait", type=float, default=STORAGE_WAIT, metavar="SECONDS",
+                      help=f"how long a worker waits for a database that went away before it stops with exit code 3 "
+                           f"(default {STORAGE_WAIT}); the same command then continues the study")
     run_.add_argument("--worker", type=int, default=0, help=argparse.SUPPRESS)  # set by --jobs for its workers
 
     spaces = commands.add_parser("spaces", help="list the search spaces", description="list the search spaces")
     spaces.set_defaults(fn=cmd_spaces)
     best = command("best", cmd_best, "show the best trial's parameters, metrics and model files", "study name (default: the only one)")
     best.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    best.add_argument("--out", help="copy the best trial's files into this folder under their own names (model.safetensors, ...)")
     status = command("status", cmd_status, "trials by state, the best so far, trials per hour, time left", "study name (default: the only one)")
     status.add_argument("--trials", type=int, help="the finished trials wanted (default: what the last run asked for)")
     export = command("export", cmd_export, "write every trial to a CSV file", "study name (default: the only one)")
@@ -207,19 +218,31 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit codes: 0 done, 1 the search failed (trials kept failing), 2 bad input, 3 the storage was lost,
+    130 interrupted."""
+    if not sys.warnoptions:  # libraries' warnings are for their developers; `python -W` still shows them
+        warnings.simplefilter("ignore")
     args = parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for flag in ("trials", "jobs", "heartbeat"):
+    for flag in ("trials", "jobs", "heartbeat", "storage_wait"):
         if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
-            parser().error(f"--{flag} must be at least 1")
+            parser().error(f"--{flag.replace('_', '-')} must be at least 1")
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here, not as an error at exit
+        return code
     except ValueError as err:  # our input errors: DataError, WeightsUnavailable, unknown names
         print(f"hpsearch: error: {err}", file=sys.stderr)
         return 2
+    except Stop as err:  # the storage was lost (3), trials kept failing (1)
+        print(f"hpsearch: {err}", file=sys.stderr)
+        return err.code
     except KeyboardInterrupt:
         print("\nhpsearch: interrupted; run the same command again to continue the study", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hpsearch spaces | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no error at exit either
+        return 0
 
 
 if __name__ == "__main__":

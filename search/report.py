@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.artifacts import get_all_artifact_meta
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 SHOW_SKIPPED = 5
 
@@ -33,17 +35,29 @@ def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def best_summary(study: optuna.Study, storage, artifacts: Path) -> str:
-    """The best trial's parameters, facts, test table, and where each of its files lies in the artifact store."""
+def best_summary(study: optuna.Study, storage, artifacts: Path, store, out: Path | None = None) -> str:
+    """The best trial's parameters, facts, test table, and its files: where each lies in the artifact store
+    (named by id there), or, with `out`, copied into that folder under its own name."""
     best = study.best_trial
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
+    if best.user_attrs.get("no_better_than_chance"):
+        lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
+                     f"{best.user_attrs['chance_level']:.4f}; look at the data, the learning-rate range and the trials' notes")
     lines += [f"  {k} = {short_value(v)}" for k, v in best.params.items()]
     for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "folds_run", "inference_ms_per_image",
                 "seconds", "device"):
         if key in best.user_attrs:
             lines.append(f"  {key}: {best.user_attrs[key]}")
     files = sorted(get_all_artifact_meta(best, storage=storage), key=lambda meta: meta.filename)
-    lines += [f"  {meta.filename}: {artifacts / meta.artifact_id}" for meta in files]
+    if out is None:
+        lines += [f"  {meta.filename}: {artifacts / meta.artifact_id}" for meta in files]
+        lines += ["  (`hpsearch best --out DIR` copies them into DIR under these names)"] if files else []
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for meta in files:
+            with store.open_reader(meta.artifact_id) as reader, open(out / meta.filename, "wb") as f:
+                shutil.copyfileobj(reader, f)
+            lines.append(f"  {meta.filename}: {out / meta.filename}")
     evaluation = study.user_attrs.get("best_evaluation")
     if evaluation and evaluation["trial"] == best.number:
         lines.append(format_table(evaluation["table"]))
@@ -73,10 +87,40 @@ def status_summary(study: optuna.Study, wanted: int | None) -> str:
     return "\n".join(lines)
 
 
+# the user attributes worth a column, in this order; the rest (per-epoch history, artifact ids) stay out
+ATTRIBUTES = ("best_epoch", "epochs_run", "folds_run", "resumed_from_epoch", "seconds", "total_params", "trainable_params",
+              "inference_ms_per_image", "chance_level", "no_better_than_chance", "device", "worker", "fail_reason",
+              "pruned_reason")
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: its number, state and value, one column per parameter, the valid metrics of its best
+    epoch (of its folds, their mean), and the attributes a user would sort by; numbers as numbers."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        duration = t.duration.total_seconds() if t.duration else None
+        row = {"number": t.number, "state": t.state.name, "value": t.value, "started": t.datetime_start, "duration_s": duration}
+        row |= {f"params_{k}": v for k, v in t.params.items()}
+        row |= {f"best_{k}": v for k, v in best_metrics(t).items()}
+        row |= {k: t.user_attrs[k] for k in ATTRIBUTES if k in t.user_attrs}
+        rows.append(row)
+    return pd.DataFrame(rows).convert_dtypes(convert_string=False)  # whole numbers stay integers beside missing values
+
+
+def best_metrics(trial: FrozenTrial) -> dict[str, float]:
+    history = trial.user_attrs.get("epochs") or []
+    if not history:
+        return {}
+    if trial.user_attrs.get("unit") == "fold":  # one-vs-rest: the mean of its folds
+        return {k: sum(h[k] for h in history) / len(history) for k in history[0]}
+    best = trial.user_attrs.get("best_epoch") or 1 + max(range(len(history)), key=lambda i: trial.intermediate_values.get(i + 1, -1))
+    return history[best - 1]
+
+
 def export_csv(study: optuna.Study, path: Path) -> int:
-    frame = study.trials_dataframe()
-    frame.to_csv(path, index=False)
-    return len(frame)
+    table = trials_table(study)
+    table.to_csv(path, index=False)
+    return len(table)
 
 
 def space_distributions(space) -> dict[str, optuna.distributions.BaseDistribution]:

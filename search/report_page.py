@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import optuna.visualization as vis
 from optuna.artifacts import get_all_artifact_meta
+from markdown_it import MarkdownIt
 from optuna_dashboard import get_note
 
 from search.report import short_value, status_summary
@@ -27,7 +28,7 @@ PLOTS = {
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
 th:first-child,td:first-child{text-align:left}img{max-width:100%;margin:0.5em 0;border:1px solid #eee}
-pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}"""
+pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}.note h2{font-size:1.2em}"""
 
 
 def write_report(study: optuna.Study, storage, store, out: Path) -> Path:
@@ -38,7 +39,7 @@ def write_report(study: optuna.Study, storage, store, out: Path) -> Path:
     sections += _plots(study)
     note = get_note(study)
     if note:
-        sections += ["<h2>About this study</h2>", _pre(note)]
+        sections += ["<h2>About this study</h2>", f"<section class='note'>{markdown(note)}</section>"]
     body = "\n".join(sections)
     page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>hpsearch: {html.escape(study.study_name)}</title>"
                     f"<style>{STYLE}</style></head><body>{body}</body></html>")
@@ -82,6 +83,11 @@ def _table(header: list[str], rows) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def markdown(text: str) -> str:
+    """A note (Markdown) as HTML; raw HTML in it, as in a file name, is shown as text, never run."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
 def _pre(text: str) -> str:

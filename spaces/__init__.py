@@ -8,6 +8,7 @@ Parameter names are permanent keys in every stored study: never rename one.
 from __future__ import annotations
 
 import importlib.util
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,14 @@ def _load_file(path: Path) -> Space:
         raise ValueError(f"space file {path} does not exist")
     before = len(_REGISTERED)
     spec = importlib.util.spec_from_file_location(f"hpsearch_space_{path.stem}", path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    try:
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    except SyntaxError as err:
+        raise ValueError(f"space file {path} line {err.lineno}: {err.msg}: fix the file") from None
+    except Exception as err:  # the file runs when it loads: whatever it raises is the user's to fix
+        line = next((frame.lineno for frame in reversed(traceback.extract_tb(err.__traceback__))
+                     if Path(frame.filename).resolve() == path.resolve()), "?")
+        raise ValueError(f"space file {path} line {line}: {type(err).__name__}: {err}: fix the file") from None
     added = _REGISTERED[before:]
     if len(added) != 1:
         raise ValueError(f"space file {path} must register exactly one Space with spaces.register(Space(...))")

@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 
 from conftest import TINY_SPACE
 from search.study import RunOptions, run
@@ -65,7 +66,7 @@ def test_a_study_runs_continues_to_n_and_stops_there(tiny_images, tmp_path):
     assert "5 of 8 finished; about" in hpsearch("status", "--trials", 8, cwd=tmp_path).stdout
     hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
     header, *rows = (tmp_path / "trials.csv").read_text().splitlines()
-    assert len(rows) == 5 and "params_lr" in header and "user_attrs_seconds" in header
+    assert len(rows) == 5 and "params_lr" in header and ",seconds," in header and "system_attrs" not in header
 
 
 def test_other_images_are_refused_and_nothing_stored_is_lost(tiny_images, tmp_path):
@@ -152,3 +153,41 @@ def test_a_data_error_leaves_no_study_behind(tiny_images, tmp_path):
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines()[-1].startswith("hpsearch: error: class 'circle' has 2 images")
     assert optuna.get_all_study_names(storage) == []
+
+
+def wild(trial) -> dict:
+    # trial 0: an lr that overflows Adam's step (a RuntimeError, no NaN); trial 1: an lr that learns nothing
+    lr = {0: 4e37, 1: 10.0}.get(trial.number, trial.suggest_float("lr", 1e-3, 1e-2, log=True))
+    return {"model": "baseline", "batch_size": 8, "lr": lr}
+
+
+def test_an_error_fails_its_trial_and_chance_level_is_named(tiny_images, tmp_path):
+    space = Space(name="wild", task="classify", data=str(tiny_images), suggest=wild, summary="", image_size=16,
+                  resize="stretch", epochs=2)
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    run(RunOptions(space=space, storage=storage, study_name="wild", trials=3, progress=False))
+    trials = optuna.load_study(study_name="wild", storage=storage).trials
+    assert trials[0].state == TrialState.FAIL
+    assert trials[0].user_attrs["fail_reason"] == "RuntimeError: value cannot be converted to type float without overflow"
+    assert trials[1].state == TrialState.COMPLETE and trials[1].user_attrs["no_better_than_chance"] is True
+    assert trials[1].user_attrs["chance_level"] == pytest.approx(trials[1].value, abs=0.1)
+    assert trials[2].state == TrialState.COMPLETE and trials[2].user_attrs["no_better_than_chance"] is False
+    note = get_note(optuna.Trial(optuna.load_study(study_name="wild", storage=storage), trials[1]._trial_id))
+    assert "no better than chance" in note
+
+
+def test_best_warns_of_a_chance_level_winner_and_five_failures_in_a_row_stop_the_run(tiny_images, tmp_path):
+    for name, lr in (("chance", "10.0"), ("overflow", "4e37")):
+        (tmp_path / f"{name}.py").write_text(
+            "from spaces import Space, register\n"
+            f"register(Space(name='{name}', task='classify', data='.', summary='', image_size=16, resize='stretch', "
+            f"epochs=1, suggest=lambda t: {{'model': 'baseline', 'batch_size': 8, 'lr': {lr}}}))\n")
+    hpsearch("run", "--space", tmp_path / "chance.py", "--data", tiny_images, "--trials", 1, "--quiet", cwd=tmp_path)
+    shown = hpsearch("best", cwd=tmp_path).stdout.splitlines()
+    assert shown[1].startswith("  warning: no better than chance: always giving the commonest answer scores 0.")
+    failed = hpsearch("run", "--space", tmp_path / "overflow.py", "--data", tiny_images, "--trials", 20, "--quiet",
+                      cwd=tmp_path, check=False)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert failed.stderr.strip().splitlines()[-1].startswith("hpsearch: 5 trials in a row failed, the last with 'RuntimeError: ")
+    trials = optuna.load_study(study_name="overflow", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
+    assert [t.state for t in trials] == [TrialState.FAIL] * 5

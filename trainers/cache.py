@@ -95,6 +95,19 @@ def _masks(masks, classes: list[str], original: tuple[int, int], size: int, mode
 def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress: bool) -> int:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".building-"))
+    try:
+        _decode_into(staging, items, size, mode, crop, progress)
+    except BaseException:  # Ctrl-C or an error: nothing half-made stays behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        staging.rename(folder)  # atomic: a reader sees the whole entry or none
+    except OSError:  # another process built the same entry first
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(items)
+
+
+def _decode_into(staging: Path, items: list[Item], size: int, mode: str, crop, progress: bool) -> None:
     mask_classes = sorted({name for i in items for name, _ in i.masks or ()})
     per_image = crop == PER_IMAGE_BOX
     jobs = [(str(i.path), size, mode, None if per_image else crop, i.box if per_image else None, i.masks, mask_classes)
@@ -117,8 +130,3 @@ def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress
         np.save(staging / "masks.npy", np.stack([m for _, _, m in good]) if good else np.zeros((0, size, size, len(mask_classes)), np.uint8))
     meta = {"size": size, "mode": mode, "bad": bad, "sizes": sizes, "mask_classes": mask_classes}
     (staging / "meta.json").write_text(json.dumps(meta))
-    try:
-        staging.rename(folder)  # atomic: a reader sees the whole entry or none
-    except OSError:  # another process built the same entry first
-        shutil.rmtree(staging, ignore_errors=True)
-    return len(jobs)

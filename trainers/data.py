@@ -102,21 +102,29 @@ def _from_folder(root: Path) -> _Found:
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
         raise DataError(f"no class folders in {root}: put each class's images in a folder named after the class")
+    empty = []
     for class_dir in class_dirs:
-        for path in sorted(class_dir.rglob("*")):
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts):
-                items.append((path, path.relative_to(root).as_posix(), class_dir.name, None, {}))
+        found = [p for p in sorted(class_dir.rglob("*"))
+                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+        items += [(p, p.relative_to(root).as_posix(), class_dir.name, None, {}) for p in found]
+        empty += [] if any(p.suffix.lower() in EXTENSIONS for p in found) else [class_dir]
+    if empty and len(empty) < len(class_dirs):  # quietly, a classifier with a class fewer would be trained
+        raise DataError(f"class folder {empty[0]} holds no images: add images of {empty[0].name!r} or remove the folder")
     return _Found(root, items, skipped)
 
 
 def _columns(path: Path) -> set[str]:
-    with open(path, newline="") as f:
-        return set(next(csv.reader(f), []))
+    return set(_read_csv(path, header_only=True))
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def _read_csv(path: Path, header_only: bool = False):
+    """The rows of a CSV file with their line numbers; with `header_only`, its column names."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            return reader.fieldnames or [] if header_only else [(reader.line_num, row) for row in reader]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path} is not a CSV text file ({err}): pass --data a folder of class folders or a CSV manifest") from None
 
 
 def _from_manifest(manifest: Path) -> _Found:
@@ -125,12 +133,16 @@ def _from_manifest(manifest: Path) -> _Found:
         raise DataError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
     has_box = set(BOX_COLUMNS) <= columns
     items = []
-    for line, row in enumerate(_read_csv(manifest), start=2):
+    for line, row in _read_csv(manifest):
+        path, label = ((row.get(c) or "").strip() for c in ("path", "label"))
+        if not (path and label):
+            raise DataError(f"manifest {manifest} line {line}: no {'path' if not path else 'label'}: every row needs "
+                            f"path,label: fill it in or remove the row")
         split = (row.get("split") or "").strip() or None
         if "split" in columns and split not in SPLITS:
             raise DataError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
         extra = {"box": _box(row, f"manifest {manifest} line {line}")} if has_box else {}
-        items.append((root / row["path"], row["path"], row["label"].strip(), split, extra))
+        items.append((root / path, path, label, split, extra))
     return _Found(root, items, [])
 
 
@@ -151,7 +163,7 @@ def _from_severstal(csv_path: Path) -> _Found:
     if not folder.is_dir():
         raise DataError(f"{csv_path} has Severstal's columns but no {SEVERSTAL_IMAGES}/ folder beside it: put the images there")
     masks: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(_read_csv(csv_path), start=2):
+    for _, row in _read_csv(csv_path):
         rle = (row["EncodedPixels"] or "").strip()
         if rle:  # older copies list empty rows for the classes an image lacks
             masks.setdefault(row["ImageId"], {})[row["ClassId"].strip()] = rle

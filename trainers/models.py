@@ -184,11 +184,20 @@ def _timm_backbone(name: str, pretrained: bool, weights: str | Path | None) -> n
     overlay = {"file": str(find_weights_file(name, weights))} if weights else None
     try:
         return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay)
-    except Exception as err:  # timm raises whatever its download path raises when offline
-        raise WeightsUnavailable(
-            f"pretrained weights for {name!r} could not be loaded ({type(err).__name__}): "
-            f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off"
-        ) from err
+    except Exception as err:  # timm raises whatever its download path, or the file, raises
+        raise weights_error(name, overlay["file"] if overlay else None, err) from err
+
+
+def weights_error(name: str, path: str | Path | None, err: Exception) -> WeightsUnavailable:
+    """One line for weights that would not load: from a file (not a state dict of this model), or from
+    timm's or smp's own loading (offline: no download)."""
+    text = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else ""  # its first sentence
+    why = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    if path is not None:
+        return WeightsUnavailable(f"weights file {path} could not be loaded into {name!r} ({why}): "
+                                  f"give a state dict of {name!r} (.safetensors or .pth), or turn pretraining off")
+    return WeightsUnavailable(f"pretrained weights for {name!r} could not be loaded ({why}): "
+                              f"pass --weights FILE_OR_FOLDER with a local copy, or turn pretraining off")
 
 
 def find_weights_file(name: str, weights: str | Path) -> Path:

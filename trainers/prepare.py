@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from trainers.cache import Decoded, decode_once
-from trainers.data import Discovery, Split, discover, stratified_split
+from trainers.data import DataError, Discovery, Split, discover, stratified_split
 from trainers.datasets import builtin_path
 from trainers.loop import TrainData
 from trainers.tasks import Task
@@ -56,6 +56,12 @@ def prepare(
     `crop` keeps a region of interest of every image (fractions: left, top, right, bottom)."""
     found = source if isinstance(source, Discovery) else discover(resolve_source(source))
     decoded = decode_once(found, size, resize, progress=progress, crop=crop)
+    lost = sorted({i.label for i in found.items} - {i.label for i in decoded.items})
+    if lost:  # quietly, a classifier with a class fewer would be trained
+        why = dict(decoded.skipped)
+        path = next(i.relpath for i in found.items if i.label == lost[0])
+        raise DataError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
+                        f"replace them, or remove the class")
     split = stratified_split(decoded.items, fractions, seed)
     class_names = sorted({i.label for i in decoded.items})
     return Prepared(found, decoded, split, class_names)

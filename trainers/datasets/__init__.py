@@ -32,7 +32,11 @@ def builtin_path(name: str) -> Path:
     if not folder.exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}-"))
-        write(staging)
+        try:
+            write(staging)
+        except BaseException:  # Ctrl-C or an error: nothing half-written stays behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         try:
             staging.rename(folder)  # all or nothing, even when two processes race
         except OSError:
