@@ -20,10 +20,10 @@ from pathlib import Path
 
 import optuna
 
-from search.objective import Objective
-from search.report import space_distributions
+from search.study.objective import Objective
+from search.review.report import space_distributions
 from search.storage import artifact_store
-from search.study import pick_device
+from trainers.loop import pick_device
 from spaces import get_space
 from trainers.prepare import prepare, to_device
 from trainers.tasks import get_task

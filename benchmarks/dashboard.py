@@ -27,7 +27,7 @@ from optuna_dashboard import save_note
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser import chromium, dashboard
 
-from search.notes import trial_note
+from search.review.notes import trial_note
 from search.storage import open_storage
 
 EPOCHS = 10

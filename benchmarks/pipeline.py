@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from search.study import pick_device
+from trainers.loop import pick_device
 from trainers.augment import Augment
 from trainers.images import resize_square
 from trainers.loop import TrainConfig, build_model, train

@@ -20,7 +20,7 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from postgres import PASSWORD, postgres_server
 
-from search.resume import FINISHED, is_surplus, stop_when_enough
+from search.study.resume import FINISHED, is_surplus, stop_when_enough
 from search.storage import open_storage
 
 

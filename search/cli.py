@@ -15,6 +15,7 @@ from pathlib import Path
 import optuna
 
 from search.errors import Stop
+from search.study.keep import KEEP
 from search.storage import (
     DEFAULT_STORAGE, STORAGE_WAIT, artifact_store, default_artifacts_dir, load_study, open_storage,
     require_database, safe_url,
@@ -25,7 +26,7 @@ STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's d
 
 
 def cmd_run(args) -> int:
-    from search.study import RunOptions, run
+    from search.study.run import RunOptions, run
     from spaces import get_space
 
     space = get_space(args.space)
@@ -46,6 +47,7 @@ def cmd_run(args) -> int:
         space_arg=args.space,
         heartbeat=args.heartbeat,
         storage_wait=args.storage_wait,
+        keep=args.keep,
         jobs=args.jobs,
         worker=args.worker,
     )
@@ -54,7 +56,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_spaces(args) -> int:
-    from search.report import describe_space
+    from search.review.report import describe_space
     from spaces import list_spaces
     from trainers.tasks import get_task
 
@@ -68,7 +70,7 @@ def cmd_spaces(args) -> int:
 
 
 def cmd_best(args) -> int:
-    from search.report import best_summary
+    from search.review.report import best_summary
 
     study = load_study(args.storage, args.study)
     artifacts = Path(args.artifacts) if args.artifacts else default_artifacts_dir(args.storage)
@@ -78,7 +80,7 @@ def cmd_best(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from search.report import status_summary
+    from search.review.report import status_summary
 
     study = load_study(args.storage, args.study, need_complete=False)
     print(status_summary(study, args.trials or study.user_attrs.get("trials_wanted")))
@@ -86,16 +88,70 @@ def cmd_status(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from search.report import export_csv
+    if args.csv:
+        from search.review.report import export_csv
 
-    study = load_study(args.storage, args.study)
-    rows = export_csv(study, Path(args.csv))
-    print(f"wrote {rows} trials of {study.study_name!r} to {args.csv}")
+        study = load_study(args.storage, args.study)
+        rows = export_csv(study, Path(args.csv))
+        print(f"wrote {rows} trials of {study.study_name!r} to {args.csv}")
+        return 0
+    if not (args.format and args.out):
+        raise ValueError("say what to export: --csv FILE (every trial), or --format onnx|torchscript --out DIR (a model)")
+    from search.winner.export import export
+
+    print(export(args.storage, args.study, args.artifacts, args.trial, args.format, Path(args.out), args.data))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from search.winner.predict import run_predict
+    from trainers.loop import pick_device
+
+    print(run_predict(args.storage, args.study, args.artifacts, args.images, Path(args.out), args.ensemble, pick_device(args.device)))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from search.winner.evaluate import compare, study_data
+    from search.winner.models import best_models
+    from trainers.loop import pick_device
+    from trainers.predict import Ensemble
+
+    device = pick_device(args.device)
+    study, trials, ensemble = best_models(args.storage, args.study, args.artifacts, args.ensemble, device)
+    data = study_data(study, ensemble, device, args.data)
+    print(compare(Ensemble(ensemble.predictors[:1]), ensemble, data, [t.number for t in trials]))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from search.serving import warn_if_exposed
+    from search.winner import serve
+    from search.winner.models import best_models
+    from trainers.loop import pick_device
+
+    sock = serve.listen(args.host, args.port)  # a busy port fails before the models load
+    warn_if_exposed(args.host, "use the models")
+    device = pick_device(args.device)
+    if args.cascade:
+        from search.winner.cascade import load_cascade
+
+        studies = [name.strip() for name in args.studies.split(",")]
+        answer, info = serve.cascade_answer(load_cascade(args.storage, studies, args.artifacts, device)), {"cascade": studies}
+    else:
+        study, trials, ensemble = best_models(args.storage, args.study, args.artifacts, args.ensemble, device)
+        answer, info = serve.ensemble_answer(ensemble), serve.model_info(study, trials, ensemble)
+    limits = serve.Limits(args.max_bytes, args.max_files, args.max_pixels)
+    host, port = sock.getsockname()[:2]
+    app = serve.make_app(answer, info, limits, args.host, port)
+    print(f"serving {', '.join(info.get('cascade', [])) or info['study']} on http://{args.host}:{port}: POST /predict "
+          f"(multipart, `file` fields), GET /healthz, GET /model (Ctrl-C stops it)", flush=True)
+    serve.serve(app, sock)
     return 0
 
 
 def cmd_dashboard(args) -> int:
-    from search.dashboard import make_dashboard
+    from search.review.dashboard import make_dashboard
     from search.serving import warn_if_exposed
 
     require_database(args.storage)
@@ -114,7 +170,7 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from search.report_page import write_report
+    from search.review.report_page import write_report
     from search.storage import artifact_store
 
     study = load_study(args.storage, args.study, need_complete=False)
@@ -125,8 +181,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_cascade(args) -> int:
-    from search.cascade import run_cascade
-    from search.study import pick_device
+    from search.winner.cascade import run_cascade
+    from trainers.loop import pick_device
 
     studies = [name.strip() for name in args.studies.split(",")]
     truth = Path(args.truth) if args.truth else None
@@ -135,7 +191,7 @@ def cmd_cascade(args) -> int:
 
 
 def cmd_copy(args) -> int:
-    from search.copy import copy_study
+    from search.study.copy import copy_study
 
     source = load_study(args.from_url, args.study, need_complete=False)
     print(copy_study(args.from_url, args.to_url, source.study_name, args.from_artifacts, args.to_artifacts))
@@ -169,6 +225,9 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--heartbeat", type=int, default=30,
                       help="seconds between a running trial's signs of life; a trial silent for 3 of them is "
                            "failed and retried from its last epoch (default 30)")
+    run_.add_argument("--keep", type=int, default=KEEP, metavar="K",
+                      help=f"keep the weights of the K best trials, removing those of a trial that falls out of them "
+                           f"(default {KEEP}); their pictures and notes stay")
     run_.add_argument("--storage-wait", type=float, default=STORAGE_WAIT, metavar="SECONDS",
                       help=f"how long a worker waits for a database that went away before it stops with exit code 3 "
                            f"(default {STORAGE_WAIT}); the same command then continues the study")
@@ -181,8 +240,40 @@ def parser() -> argparse.ArgumentParser:
     best.add_argument("--out", help="copy the best trial's files into this folder under their own names (model.safetensors, ...)")
     status = command("status", cmd_status, "trials by state, the best so far, trials per hour, time left", "study name (default: the only one)")
     status.add_argument("--trials", type=int, help="the finished trials wanted (default: what the last run asked for)")
-    export = command("export", cmd_export, "write every trial to a CSV file", "study name (default: the only one)")
-    export.add_argument("--csv", required=True, help="the CSV file to write")
+    export = command("export", cmd_export, "write every trial to a CSV file, or a trial's model as ONNX or TorchScript",
+                     "study name (default: the only one)")
+    export.add_argument("--csv", help="the CSV file to write, a row per trial")
+    export.add_argument("--format", choices=("onnx", "torchscript"), help="export a trained model in this format")
+    export.add_argument("--out", help="with --format: the folder to write the model and its model.json into")
+    export.add_argument("--trial", type=int, help="with --format: the trial whose model (default: the best)")
+    export.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    export.add_argument("--data", help="with --format: the study's images, where they moved (checked on its test split)")
+    predict = command("predict", cmd_predict, "predict image files with the best model, or the average of the K best",
+                      "study name (default: the only one)")
+    predict.add_argument("images", nargs="+", help="image files, or folders of them")
+    predict.add_argument("--out", default="predictions.csv", help="the CSV file to write (default predictions.csv)")
+    predict.add_argument("--ensemble", type=int, default=1, metavar="K", help="average the K best trials' answers (default 1)")
+    predict.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    predict.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    evaluate = command("evaluate", cmd_evaluate, "the train/valid/test table of the K best trials' ensemble beside the best trial's",
+                       "study name (default: the only one)")
+    evaluate.add_argument("--ensemble", type=int, default=5, metavar="K", help="average the K best trials (default 5)")
+    evaluate.add_argument("--data", help="the study's images, where they moved")
+    evaluate.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    evaluate.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    serve = command("serve", cmd_serve, "serve the best model (or the K best, or the steel cascade) over REST",
+                    "study name (default: the only one)")
+    serve.add_argument("--ensemble", type=int, default=1, metavar="K", help="average the K best trials' answers (default 1)")
+    serve.add_argument("--cascade", action="store_true", help="serve the steel cascade of three studies (see --studies)")
+    serve.add_argument("--studies", default=",".join(STUDIES), help=f"with --cascade: the defect, types and masks studies "
+                                                                     f"(default {','.join(STUDIES)})")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--max-bytes", type=int, default=10_000_000, help="the largest request body, in bytes (default 10 MB)")
+    serve.add_argument("--max-files", type=int, default=32, help="the most images in one request (default 32)")
+    serve.add_argument("--max-pixels", type=int, default=89_478_485, help="the most pixels in one image (default PIL's 89,478,485)")
+    serve.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    serve.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
     report = command("report", cmd_report, "write a self-contained HTML page about a study", "study name (default: the only one)")
     report.add_argument("--out", required=True, help="folder to write index.html into")
     report.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
@@ -224,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     args = parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for flag in ("trials", "jobs", "heartbeat", "storage_wait"):
+    for flag in ("trials", "jobs", "heartbeat", "storage_wait", "keep", "ensemble", "max_bytes", "max_files", "max_pixels"):
         if getattr(args, flag, None) is not None and getattr(args, flag) < 1:
             parser().error(f"--{flag.replace('_', '-')} must be at least 1")
     try:

@@ -36,7 +36,7 @@ class StorageError(ValueError):
 
 def open_storage(url: str, heartbeat: int | None = None, wait: float | None = STORAGE_WAIT) -> optuna.storages.BaseStorage:
     """The storage behind `url`. With `heartbeat` (seconds), running trials record that they are alive,
-    and a trial silent for three heartbeats is failed and queued again (see search.resume). With `wait`
+    and a trial silent for three heartbeats is failed and queued again (see search.study.resume). With `wait`
     (seconds), a database that goes away is waited for that long on every call; None: calls fail at once."""
     if url.startswith(JOURNAL_PREFIX):
         return JournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX) - 1 :]))
@@ -46,7 +46,7 @@ def open_storage(url: str, heartbeat: int | None = None, wait: float | None = ST
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
     options: dict = {"engine_kwargs": engine}
     if heartbeat:
-        from search.resume import retry
+        from search.study.resume import retry
 
         options |= {"heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat, "heartbeat_stale_trial_callback": retry}
     try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.study import RunOptions, run
+from search.study.run import RunOptions, run
 from spaces import get_space
 from trainers.images import mask_to_original, resize_square
 from trainers.rle import rle_decode, rle_encode
@@ -57,7 +57,7 @@ def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(
 
 
 def test_the_truth_scores_itself_perfectly_and_nothing_as_it_should(tmp_path):
-    from search.cascade import dice_scores
+    from search.winner.cascade import dice_scores
 
     root = tmp_path / "steel"
     (root / "train_images").mkdir(parents=True)

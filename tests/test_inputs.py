@@ -11,7 +11,7 @@ from conftest import TINY_SPACE
 from PIL import Image
 
 from search.cli import main
-from search.study import RunOptions, run
+from search.study.run import RunOptions, run
 from spaces import get_space
 
 README = __import__("pathlib").Path(__file__).parent.parent / "README.md"
@@ -82,7 +82,7 @@ def test_weights_that_are_not_a_state_dict_are_refused_before_any_data(tmp_path,
 
 
 def test_a_damaged_checkpoint_is_said_and_its_trial_starts_again(tiny_images, tmp_path, capsys):
-    from search.resume import checkpoint_id, retry
+    from search.study.resume import checkpoint_id, retry
     from search.storage import open_storage
 
     storage = f"sqlite:///{tmp_path / 'studies.db'}"

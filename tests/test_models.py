@@ -3,19 +3,30 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from search.review.report import space_distributions
+from spaces import list_spaces
 from trainers.models import WeightsUnavailable, count_parameters, create_model, list_models
+from trainers.tasks import get_task
 
-MODELS = list_models() + ["mobilenetv2_100", "resnet50", "efficientnet_b0"]
+def every_model() -> list[tuple[str, str]]:
+    """(task, model) for our own models and every model that any registered space can pick."""
+    pairs = {("classify", name) for name in list_models()}
+    for space in list_spaces():
+        pairs |= {(space.task, name) for name in space_distributions(space)["model"].choices}
+    return sorted(pairs)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_every_model_builds_and_trains_a_step(name):
-    model = create_model(name, num_outputs=3)
+@pytest.mark.parametrize("task_name, name", every_model(), ids=[f"{t}-{n}" for t, n in every_model()])
+def test_every_model_builds_and_trains_a_step(task_name, name):
+    task = get_task(task_name)
+    model = task.create_model(name, task.num_outputs(["a", "b", "c"]))
     x = torch.rand(2, 3, 32, 32)
     out = model(x)
-    assert out.shape == (2, 3)
+    assert out.shape[:2] == (2, task.num_outputs(["a", "b", "c"]))
     out.sum().backward()
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    idle = {n for n, p in model.named_parameters() if p.requires_grad and p.grad is None}
+    # segmentation_models_pytorch's EfficientNet encoders keep their classifier's last convolution, unused by the U-Net
+    assert idle <= ({"encoder._conv_head.weight", "encoder._bn1.weight", "encoder._bn1.bias"} if name == "efficientnet-b0" else set())
 
 
 def test_baseline_has_the_stated_parameter_count():

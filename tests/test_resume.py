@@ -20,7 +20,7 @@ from optuna_dashboard import get_note
 from postgres import PASSWORD, postgres_server
 from test_study import BIN, hpsearch
 
-from search.objective import SURPLUS
+from search.study.objective import SURPLUS
 from search.storage import artifact_store, open_storage
 
 RUN = ["run", "--space", TINY_SPACE, "--quiet"]
@@ -287,7 +287,7 @@ def test_postgres_lost_for_longer_than_the_wait_exits_3_keeps_checkpoints_and_th
 RACE = """
 import sys, time
 import optuna
-from search.resume import fail_stale_trials
+from search.study.resume import fail_stale_trials
 from search.storage import open_storage
 
 storage = open_storage(sys.argv[1], heartbeat=1)

@@ -2,8 +2,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.report import describe_space
-from search.study import RunOptions, run
+from search.review.report import describe_space
+from search.study.run import RunOptions, run
 from spaces import get_space, list_spaces
 
 

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
 from conftest import TINY_SPACE
-from search.study import RunOptions, run
+from search.study.run import RunOptions, run
 from spaces import Space
 
 BIN = Path(sys.executable).parent

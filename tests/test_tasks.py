@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from trainers.augment import Augment
 from trainers.cache import decode_once
+from trainers.crossval import fit, fold_rows
 from trainers.data import DataError, discover
 from trainers.images import frame_of, resize_square
 from trainers.loop import TrainConfig
@@ -123,12 +124,12 @@ def test_one_vs_rest_trains_every_class_and_fold_and_keeps_their_ensemble(tiny_i
     task = get_task("ovr", negatives=0.5, folds=3)
     steps = []
     config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=2)
-    result = task.fit(config, data, "accuracy", report=lambda step, metrics: steps.append(step), progress=False)
+    result = fit(config, data, task, "accuracy", report=lambda step, metrics: steps.append(step), progress=False)
     assert sorted(steps) == list(range(9)) and steps != sorted(steps)  # 3 classes x 3 folds, in a shuffled order
     assert result.best["valid_accuracy"] == pytest.approx(np.mean([h["valid_accuracy"] for h in result.history]))
     assert result.valid_outputs.shape == (len(data.splits["valid"]), 3)
     for c in range(3):  # each class: its own images and about half of the others', none of the test split
-        rows = torch.cat(task.fold_rows(data, c, seed=0)[0])
+        rows = torch.cat(fold_rows(data, c, task.negatives, task.folds, seed=0)[0])
         labels = data.targets[rows]
         assert (labels == c).sum() == (data.targets[torch.cat([data.splits["train"], data.splits["valid"]])] == c).sum()
         assert not set(rows.tolist()) & set(data.splits["test"].tolist())

@@ -17,14 +17,21 @@ class BadImage(Exception):
     """A file that cannot be used as an image; the message is the reason shown to the user."""
 
 
-def load_rgb(path) -> Image.Image:
-    """Open any still image as 8-bit RGB with its EXIF orientation applied."""
+class TooLarge(BadImage):
+    """An image with more pixels than allowed: refused before its pixels are decoded."""
+
+
+def load_rgb(path, max_pixels: int | None = None) -> Image.Image:
+    """Open any still image (a path or a binary file) as 8-bit RGB with its EXIF orientation applied.
+    More than `max_pixels` pixels (PIL's bomb limit, 89 million, when None) is refused from the header alone."""
     try:
         with Image.open(path) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise TooLarge(f"too large ({img.width} x {img.height} pixels, over {max_pixels:,})")
             img = ImageOps.exif_transpose(img)  # also forces the full decode
             return _to_rgb(img)
     except Image.DecompressionBombError as err:
-        raise BadImage(f"decompression bomb ({err})") from None
+        raise TooLarge(f"decompression bomb ({err})") from None
     except UnidentifiedImageError:
         raise BadImage("not an image") from None
     except OSError as err:
@@ -119,23 +126,33 @@ def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | 
 
 
 def decode(path, size: int, mode: str, crop: tuple[float, float, float, float] | None = None,
-           box: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+           box: tuple[float, float, float, float] | None = None, max_pixels: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """The square RGB array and the image's original (width, height). A region of interest is cut before
     resizing: `box` in pixels, or `crop` as fractions (left, top, right, bottom) of the image."""
-    img = load_rgb(path)
+    img = load_rgb(path, max_pixels)
     original = img.size
     if crop or box:
         img = img.crop(crop_box(*original, crop, box))
     return resize_square(img, size, mode), original
 
 
-def mask_to_original(mask: np.ndarray, width: int, height: int, mode: str, crop=None) -> np.ndarray:
-    """A size x size 0/1 mask predicted on a resized image, back on the original width x height pixels:
-    the part of the square the image covers, resized to the region of interest, placed where it was cut."""
+def mask_to_original(mask: np.ndarray, width: int, height: int, mode: str, crop=None, resample=Image.NEAREST) -> np.ndarray:
+    """A size x size map predicted on a resized image (a 0/1 mask, or with resample=BILINEAR probabilities),
+    back on the original width x height pixels: the part of the square the image covers, resized to the
+    region of interest, placed where it was cut; zero elsewhere."""
     x0, y0, x1, y1 = crop_box(width, height, crop)
     frame = frame_of(x1 - x0, y1 - y0, mask.shape[0], mode)
     left, top, right, bottom = (round(v) for v in frame.to_square((0, 0, x1 - x0, y1 - y0)))
-    region = Image.fromarray(mask[top:bottom, left:right].astype(np.uint8)).resize((x1 - x0, y1 - y0), Image.NEAREST)
-    full = np.zeros((height, width), np.uint8)
-    full[y0:y1, x0:x1] = np.asarray(region)
+    part = mask[top:bottom, left:right]
+    part = part.astype(np.float32) if resample != Image.NEAREST else part.astype(np.uint8)
+    region = np.asarray(Image.fromarray(part).resize((x1 - x0, y1 - y0), resample))
+    full = np.zeros((height, width), region.dtype)
+    full[y0:y1, x0:x1] = region
     return full
+
+
+def box_to_original(box, width: int, height: int, size: int, mode: str, crop=None) -> tuple[float, float, float, float]:
+    """A box in the size x size square (pixels) -> in the original width x height image's pixels."""
+    x0, y0, x1, y1 = crop_box(width, height, crop)
+    bx0, by0, bx1, by1 = frame_of(x1 - x0, y1 - y0, size, mode).from_square(box)
+    return bx0 + x0, by0 + y0, bx1 + x0, by1 + y0

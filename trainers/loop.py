@@ -87,17 +87,29 @@ class TrainResult:
     valid_outputs: torch.Tensor  # the best epoch's model outputs on the valid split, on the CPU
     inference_ms: float = 0.0  # milliseconds per image of the best epoch's valid evaluation (batched)
 
+    unit = "epoch"  # what one entry of the history is
+
     @property
     def best(self) -> dict[str, float]:
         return self.history[self.best_epoch - 1]
+
+    @property
+    def where(self) -> str:
+        return f"at epoch {self.best_epoch}"
 
 
 class CrossValidated(TrainResult):
     """A result whose history holds one entry per fold (best_epoch 0): its figures are the folds' mean."""
 
+    unit = "fold"
+
     @property
     def best(self) -> dict[str, float]:
         return {k: sum(h[k] for h in self.history) / len(self.history) for k in self.history[0]}
+
+    @property
+    def where(self) -> str:
+        return f"mean of {len(self.history)} folds"
 
 
 def train(
@@ -161,6 +173,15 @@ def train(
     return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs, best_ms)
 
 
+def pick_device(name: str) -> torch.device:
+    """cpu, cuda, cuda:N, or auto: cuda where there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return torch.device(name)
+
+
 def _rng_state(gen: torch.Generator) -> dict:
     return {"torch": torch.get_rng_state(), "generator": gen.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -188,7 +209,7 @@ def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Mo
     return model
 
 
-def _autocast(device: torch.device):
+def autocast(device: torch.device):
     # bf16 needs no loss scaling; on the CPU autocast is slower than float32, so only on CUDA
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
@@ -230,7 +251,7 @@ def _train_epoch(model, optimizer, scheduler, config: TrainConfig, data: TrainDa
         y = data.targets[batch]
         if theta is not None:
             y = task.warp_targets(y, theta)
-        with _autocast(data.device):
+        with autocast(data.device):
             loss = task.loss(model(normalize(x)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -253,7 +274,7 @@ def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> 
     normalize, outputs = _normalizer(config, data), []
     for batch in rows.split(config.eval_batch_size):
         x = normalize(data.images[batch].float().div_(255))
-        with _autocast(data.device):
+        with autocast(data.device):
             outputs.append(model(x).float().cpu())
     return torch.cat(outputs)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from trainers.cache import Decoded
@@ -15,6 +16,7 @@ from trainers.cache import Decoded
 class Task(Protocol):
     name: str
     data_format: str  # what --data must hold, for `hpsearch spaces`
+    outputs: str  # what the model's outputs are, for an exported model's card
 
     def class_names(self, decoded: Decoded) -> list[str]:
         """The names of the classes the model's outputs stand for."""
@@ -35,6 +37,30 @@ class Task(Protocol):
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Follow a batch's affine augmentation (boxes, masks); unchanged for labels."""
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """A batch of outputs as probabilities, which models can average (an ensemble)."""
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Back from probabilities to outputs that `metrics` and `loss` take."""
+
+    def answer(self, probabilities: torch.Tensor, place: "Place") -> dict[str, np.ndarray]:
+        """One image's probabilities in its own pixels (boxes, masks), as arrays that models can average."""
+
+    def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
+        """What a user reads of an answer: a label and each class's probability; labels; a box; masks."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """Where a model's square input came from: the image's own width and height, and how it was cut
+    (`crop`) and resized (`resize` to `size`) for the model."""
+
+    width: int
+    height: int
+    size: int
+    resize: str
+    crop: object = None
 
     def create_model(self, name: str, num_outputs: int, **options) -> torch.nn.Module: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
@@ -19,6 +20,7 @@ CLASS_FOLDERS = "a folder of class folders, or a CSV manifest path,label[,split]
 class Classify:
     name = "classify"
     data_format = CLASS_FOLDERS
+    outputs = "(N, classes): a logit per class; softmax gives the probabilities"
     create_model = staticmethod(create_model)
 
     def class_names(self, decoded: Decoded) -> list[str]:
@@ -49,6 +51,19 @@ class Classify:
 
     def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
         return class_log_frequencies(targets, len(class_names))
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().softmax(1)
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return probabilities.clamp_min(1e-12).log()
+
+    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
+        return {"probabilities": probabilities.numpy()}
+
+    def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
+        p = answer["probabilities"]
+        return {"label": class_names[int(p.argmax())], "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}}
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return targets

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from trainers.cache import Decoded
-from trainers.images import crop_box, frame_of
+from trainers.images import box_to_original, crop_box, frame_of
 from trainers.models import create_model
 from trainers.tasks.classify import class_log_frequencies
 
@@ -22,6 +23,8 @@ HIT_IOU = 0.5  # a box this close to the true one, with the right class, is a hi
 @dataclass
 class Localize:
     name = "localize"
+    outputs = ("(N, classes + 4): a logit per class, then x_min, y_min, x_max, y_max whose sigmoids are the box "
+               "as fractions of the square input")
     data_format = "a CSV manifest path,label,x_min,y_min,x_max,y_max[,split]: one box per image, in pixels"
     box_weight: float = 100.0  # the box loss's weight against the class loss
 
@@ -66,6 +69,25 @@ class Localize:
         """The commonest class and the mean box."""
         box = torch.logit(targets[:, 1:].float().mean(0).clamp(1e-4, 1 - 1e-4))
         return torch.cat([class_log_frequencies(targets[:, 0], len(class_names)), box])
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, then the box as fractions of the square."""
+        logits, boxes = self.split(outputs)
+        return torch.cat([logits.softmax(1), boxes], 1)
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        classes, boxes = probabilities[:, :-4], probabilities[:, -4:]
+        return torch.cat([classes.clamp_min(1e-12).log(), torch.logit(boxes.clamp(1e-6, 1 - 1e-6))], 1)
+
+    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
+        box = box_to_original((probabilities[-4:] * place.size).tolist(), place.width, place.height, place.size,
+                              place.resize, place.crop)
+        return {"probabilities": probabilities[:-4].numpy(), "box": np.array(box)}
+
+    def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
+        p = answer["probabilities"]
+        return {"label": class_names[int(p.argmax())], "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
+                "box": [round(float(v), 1) for v in answer["box"]]}  # x_min, y_min, x_max, y_max in the image's pixels
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Boxes follow the warp: theta maps output to input positions in [-1, 1], so corners go through its inverse."""

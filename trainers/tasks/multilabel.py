@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
@@ -18,6 +19,7 @@ SEVERSTAL = "Severstal's layout: train.csv (ImageId,ClassId,EncodedPixels) and t
 @dataclass
 class Multilabel:
     name = "multilabel"
+    outputs = "(N, classes): a logit per class; a class is present where its sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; the classes with a mask are an image's labels"
     create_model = staticmethod(create_model)
     threshold: float = 0.5  # a class is predicted where its probability reaches this
@@ -57,3 +59,17 @@ class Multilabel:
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return targets
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().sigmoid()
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
+
+    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
+        return {"probabilities": probabilities.numpy()}
+
+    def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
+        p = answer["probabilities"]
+        return {"labels": [c for c, v in zip(class_names, p) if v >= self.threshold],
+                "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}}

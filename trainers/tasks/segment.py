@@ -8,16 +8,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from timm.models import load_state_dict
 
 from trainers.cache import Decoded
+from trainers.images import mask_to_original
 from trainers.models import find_weights_file, weights_error
+from trainers.rle import rle_encode
 from trainers.tasks.multilabel import SEVERSTAL
 
 
 @dataclass
 class Segment:
     name = "segment"
+    outputs = "(N, classes, size, size): a logit per class and pixel of the square input; masks where the sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; a mask per class"
     threshold: float = 0.5  # a pixel belongs to a class where its probability reaches this
     decoder_width: int = 16  # channels of the U-Net decoder's last stage; each stage up doubles them
@@ -55,6 +59,22 @@ class Segment:
 
     def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
         return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each pixel and class: its commoner answer
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().sigmoid()
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
+
+    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
+        """Each class's probability map on the image's own pixels (C, height, width)."""
+        return {"masks": np.stack([mask_to_original(m, place.width, place.height, place.resize, place.crop, Image.BILINEAR)
+                                   for m in probabilities.numpy()])}
+
+    def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
+        """Severstal's run-length masks, one per class found."""
+        masks = [(c, rle_encode(m >= self.threshold)) for c, m in zip(class_names, answer["masks"])]
+        return {"masks": [{"class": c, "rle": rle} for c, rle in masks if rle]}
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """The masks moved exactly as their images were (same grid, same reflection), nearest pixel."""

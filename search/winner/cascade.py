@@ -5,37 +5,24 @@ defect? If so, which types? For each, where? The answer is written in Severstal'
 from __future__ import annotations
 
 import csv
-import json
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from optuna.artifacts import download_artifact
 from PIL import Image
 
-from search.storage import artifact_store, load_study, require_database
+from search.storage import require_database
+from search.winner.models import best_models
+from search.winner.predict import image_files
 from trainers.data import DataError
-from trainers.images import EXTENSIONS, mask_to_original
+from trainers.images import BadImage, mask_to_original
 from trainers.predict import Predictor
 from trainers.rle import rle_decode, rle_encode
 
 DEFECT = "defect"  # the defect study's positive class
-BATCH = 64
-
-
-def best_predictor(storage_url: str, study_name: str, store, device: torch.device) -> Predictor:
-    """The model of a study's best trial, from its card and weights in the artifact store."""
-    best = load_study(storage_url, study_name).best_trial
-    if "model_artifact" not in best.user_attrs:
-        raise DataError(f"study {study_name!r}: its best trial {best.number} has no stored model")
-    with tempfile.TemporaryDirectory() as tmp:
-        card, weights = Path(tmp) / "model.json", Path(tmp) / "model.safetensors"
-        for path, key in ((card, "model_artifact"), (weights, "weights_artifact")):
-            download_artifact(artifact_store=store, file_path=str(path), artifact_id=best.user_attrs[key])
-        return Predictor.load(json.loads(card.read_text()), weights, device)
+BATCH = 64  # images per pass through the three models
 
 
 @dataclass
@@ -51,56 +38,53 @@ class Cascade:
                             f"(it has {self.defect.class_names}), the other two share their classes "
                             f"({self.types.class_names} and {self.masks.class_names})")
 
-    def predict(self, paths: list[Path]) -> list[tuple[str, str, object]]:
-        """(image name, class, full-size 0/1 mask) for every defect found, a batch of images at a time."""
-        found = []
-        for start in range(0, len(paths), BATCH):
-            found += self._batch(paths[start : start + BATCH])
-        return found
+    def predict(self, sources: list[tuple[str, object]], max_pixels: int | None = None) -> tuple[list, list[tuple[str, str]]]:
+        """(image name, class, full-size 0/1 mask) for every defect found, a batch of images at a time, and
+        (name, reason) for each image left out. A source is a path or the file's bytes."""
+        found, skipped = [], []
+        for start in range(0, len(sources), BATCH):
+            batch = sources[start : start + BATCH]
+            prepared = {}  # each image decoded once per distinct preparation (size, resize, region): once for our spaces
+            for predictor in (self.defect, self.types, self.masks):
+                if predictor.preparation not in prepared:
+                    prepared[predictor.preparation] = [_prepare(predictor, source, max_pixels) for _, source in batch]
+            bad = {i: p[i] for p in prepared.values() for i in range(len(batch)) if isinstance(p[i], BadImage)}
+            skipped += [(batch[i][0], str(err)) for i, err in sorted(bad.items())]
+            good = [i for i in range(len(batch)) if i not in bad]
+            found += self._batch([batch[i][0] for i in good], {k: [v[i] for i in good] for k, v in prepared.items()})
+        return found, skipped
 
-    def _batch(self, paths: list[Path]) -> list[tuple[str, str, object]]:
-        prepared = {}  # each image decoded once per distinct preparation (size, resize, region): once for our spaces
-
+    def _batch(self, names: list[str], prepared: dict) -> list[tuple[str, str, object]]:
         def images(predictor: Predictor, rows: list[int]) -> torch.Tensor:
-            card = predictor.card
-            key = (card["image_size"], card["resize"], str(card["crop"]))
-            if key not in prepared:
-                prepared[key] = [predictor.prepare(p) for p in paths]
-            return torch.stack([prepared[key][i][0] for i in rows])
+            return torch.stack([prepared[predictor.preparation][i][0] for i in rows])
 
-        everything = list(range(len(paths)))
+        if not names:
+            return []
+        everything = list(range(len(names)))
         chance = self.defect(images(self.defect, everything)).softmax(1)[:, self.defect.class_names.index(DEFECT)]
         keep = [i for i in everything if chance[i] >= self.threshold]
         if not keep:
             return []
-        names, card = self.types.class_names, self.masks.card
+        classes, card = self.types.class_names, self.masks.card
         types = self.types(images(self.types, keep)).sigmoid()
         masks = self.masks(images(self.masks, keep)).sigmoid() >= self.threshold
         found = []
         for row, i in enumerate(keep):
             # the first stage said defect: at least the likeliest type
-            chosen = [k for k in range(len(names)) if types[row, k] >= self.threshold] or [int(types[row].argmax())]
+            chosen = [k for k in range(len(classes)) if types[row, k] >= self.threshold] or [int(types[row].argmax())]
             for k in chosen:
-                size = next(iter(prepared.values()))[i][1]  # the original (width, height)
+                size = prepared[self.masks.preparation][i][1]  # the original (width, height)
                 full = mask_to_original(masks[row, k].numpy(), *size, card["resize"], card["crop"])
                 if full.any():
-                    found.append((paths[i].name, names[k], full))
+                    found.append((names[i], classes[k], full))
         return found
 
 
-def image_files(sources: list[str]) -> list[Path]:
-    """The image files named, and those in the folders named (not below them), in name order."""
-    files = []
-    for source in map(Path, sources):
-        if source.is_dir():
-            files += sorted(p for p in source.iterdir() if p.suffix.lower() in EXTENSIONS)
-        elif source.is_file():
-            files.append(source)
-        else:
-            raise DataError(f"{source} does not exist: name image files or folders of them")
-    if not files:
-        raise DataError(f"no image files in {', '.join(sources)}")
-    return files
+def _prepare(predictor: Predictor, source, max_pixels):
+    try:
+        return predictor.prepare(source, max_pixels=max_pixels)
+    except BadImage as err:
+        return err
 
 
 def dice_scores(found: list[tuple[str, str, object]], paths: list[Path], classes: list[str], truth_csv: Path) -> dict[str, float]:
@@ -126,17 +110,21 @@ def dice_scores(found: list[tuple[str, str, object]], paths: list[Path], classes
     return {"dice": float(np.mean(dice)) if dice else float(np.mean(pairs)), "dice_images": float(np.mean(pairs))}
 
 
+def load_cascade(storage_url: str, studies: list[str], artifacts: str | None, device: torch.device) -> Cascade:
+    """The best trial of each of the three studies (defect, types, masks), from search.winner.models."""
+    if len(studies) != 3:
+        raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
+    require_database(storage_url)
+    return Cascade(*(best_models(storage_url, name, artifacts, 1, device)[2].predictors[0] for name in studies))
+
+
 def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sources: list[str], out: Path,
                 device: torch.device, truth: Path | None = None) -> str:
     paths = image_files(sources)
     if truth and not Path(truth).is_file():
         raise DataError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
-    if len(studies) != 3:
-        raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
-    require_database(storage_url)
-    store = artifact_store(storage_url, artifacts)
-    cascade = Cascade(*(best_predictor(storage_url, name, store, device) for name in studies))
-    found = cascade.predict(paths)
+    cascade = load_cascade(storage_url, studies, artifacts, device)
+    found, skipped = cascade.predict([(p.name, p) for p in paths])
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["ImageId", "ClassId", "EncodedPixels"])
@@ -144,8 +132,10 @@ def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sou
     defective = len({name for name, _, _ in found})
     kinds = Counter(cls for _, cls, _ in found)
     by_type = ", ".join(f"class {c}: {n}" for c, n in sorted(kinds.items())) or "none"
-    summary = f"wrote {out}: {defective} of {len(paths)} images with defects ({by_type})"
+    summary = [f"left out {name}: {reason}" for name, reason in skipped]
+    summary.append(f"wrote {out}: {defective} of {len(paths) - len(skipped)} images with defects ({by_type})")
     if truth:
-        scores = dice_scores(found, paths, cascade.masks.class_names, truth)
-        summary += "\nagainst " + str(truth) + ": " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-    return summary
+        left = {name for name, _ in skipped}
+        scores = dice_scores(found, [p for p in paths if p.name not in left], cascade.masks.class_names, truth)
+        summary.append("against " + str(truth) + ": " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    return "\n".join(summary)

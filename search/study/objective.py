@@ -20,14 +20,16 @@ from optuna.trial import TrialState
 from optuna_dashboard import save_note
 from tqdm.auto import tqdm
 
-from search import pictures
-from search.notes import trial_note
-from search.resume import (
+from search.review import pictures
+from search.review.notes import trial_note
+from search.study.keep import KEEP, among_best
+from search.study.resume import (
     UnreadableCheckpoint, checkpoint_id, first_attempt, is_surplus, load_checkpoint, retry, save_checkpoint, system_attrs,
 )
 from search.errors import StorageLost
 from spaces import Space
-from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights, train
+from trainers.crossval import fit, step_unit
+from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights
 from trainers.tasks import Task, get_task, task_options
 from trainers.tasks.classify import Classify
 
@@ -95,9 +97,9 @@ def failure_reason(err: Exception) -> str:
 class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
-    def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, **options):
+    def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP, **options):
         self.space, self.data, self.store = space, data, store
-        self.epochs, self.progress, self.wanted, self.options = epochs, progress, wanted, options
+        self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
         self.taken_over: int | None = None  # this worker's trial that another failed as stale, and retries
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -120,7 +122,7 @@ class Objective:
         resume = self._resume(trial, checkpoint)
         self._share_cores(trial)
 
-        unit = "fold" if hasattr(task, "fit") else "epoch"  # what one report is: an epoch, or a fold (ovr)
+        unit = step_unit(task)  # what one report is: an epoch, or a fold (one-vs-rest)
         if unit != "epoch":
             trial.set_user_attr("unit", unit)
 
@@ -139,13 +141,9 @@ class Objective:
                 for epoch, metrics in enumerate(resume["history"], 1):
                     report(epoch, metrics)
             save = (lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
-            if hasattr(task, "fit"):  # a task may run the one loop its own way (one-vs-rest: once per class and fold)
-                result = task.fit(config, self.data, metric, report, self.progress, checkpoint=save, resume=resume)
-            else:
-                result = train(config, self.data, task, metric, report, self.progress, checkpoint=save, resume=resume)
+            result = fit(config, self.data, task, metric, report, self.progress, checkpoint=save, resume=resume)
             value = result.best[f"valid_{metric}"]
-            at = f"at epoch {result.best_epoch}" if result.best_epoch else f"mean of {len(result.history)} folds"
-            outcome = f"complete, valid {metric} {value:.4f} {at}"
+            outcome = f"complete, valid {metric} {value:.4f} {result.where}"
             chance = self._record(trial, config, task, result)
             if chance is not None:
                 outcome += f", no better than chance (always the commonest answer: {chance:.4f})"
@@ -211,7 +209,7 @@ class Objective:
         """Store what the trial found; the chance level where the kept model is no better than it."""
         trial.set_user_attr("trainable_params", result.trainable_params)
         trial.set_user_attr("total_params", result.total_params)
-        if result.best_epoch:  # a cross-validated result has folds, not a best epoch
+        if result.unit == "epoch":
             trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("inference_ms_per_image", round(result.inference_ms, 4))
         metric, valid = self.space.metric, self.data.targets[self.data.splits["valid"]].cpu()
@@ -230,11 +228,13 @@ class Objective:
         labels = isinstance(task, Classify)  # pictures of single-label predictions
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")] if result.best_epoch else []
+            curves = result.unit == "epoch"  # folds make no curve
+            made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")] if curves else []
             if labels:
                 made += self._confusion(result, folder)
-            if best_so_far:  # weights and test pictures for every trial that was the best when it ended
-                made += self._test_pictures(config, task, result, folder) if labels else []
+            if best_so_far and labels:  # test pictures for every trial that was the best when it ended
+                made += self._test_pictures(config, task, result, folder)
+            if among_best(trial.study, value, self.keep):  # weights for the K best (search.study.keep)
                 self._save_model(trial, config, task, result, folder)
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
@@ -243,7 +243,7 @@ class Objective:
     def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
         truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()
         predicted = result.valid_outputs.argmax(1).numpy()
-        title = f"valid, epoch {result.best_epoch}" if result.best_epoch else "valid, each class's best fold"
+        title = f"valid, epoch {result.best_epoch}" if result.unit == "epoch" else "valid, each class's best fold"
         return [pictures.confusion(truth, predicted, self.data.class_names, title, folder / "confusion_valid.png")]
 
     def _test_pictures(self, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> list[Path]:
@@ -255,7 +255,7 @@ class Objective:
         truth = self.data.targets[rows].cpu().numpy()
         names = self.data.class_names
         return [
-            pictures.confusion(truth, outputs.argmax(1).numpy(), names, "test" + (f", epoch {result.best_epoch}" if result.best_epoch else ""),
+            pictures.confusion(truth, outputs.argmax(1).numpy(), names, "test" + (f", epoch {result.best_epoch}" if result.unit == "epoch" else ""),
                                folder / "confusion_test.png"),
             pictures.examples(self.data.images[rows].cpu(), truth, outputs, names, folder / "examples_test.png"),
         ]

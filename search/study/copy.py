@@ -10,7 +10,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import Trial, TrialState
 from optuna_dashboard import get_note, save_note
 
-from search.resume import checkpoint_id, fail_stale_trials
+from search.study.resume import checkpoint_id, fail_stale_trials
 from search.storage import artifact_store, default_artifacts_dir, open_storage, safe_url
 from trainers.data import DataError
 

@@ -16,27 +16,31 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.artifacts import download_artifact, upload_artifact
+from optuna.artifacts import upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
 from search.errors import SearchFailed, StorageLost
-from search.notes import study_note
-from search.objective import SURPLUS, Objective, TrialFailed, failure_reason, make_config, plural
-from search.report import format_table, skipped_summary, space_distributions
-from search.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough
-from search.sampling import SeededByTrial
+from search.review.notes import study_note
+from search.review.report import format_table, skipped_summary, space_distributions
 from search.storage import (
     JOURNAL_PREFIX, PASSWORD_VARIABLE, STORAGE_WAIT, artifact_store, check_database_folder, open_storage,
     password_of, safe_url, sqlite_path, without_password,
 )
+from search.study.keep import KEEP, drop_weights_outside_best
+from search.study.objective import SURPLUS, Objective, TrialFailed, failure_reason, make_config, plural
+from search.study.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough
+from search.study.sampling import SeededByTrial
+from search.winner import evaluate
+from search.winner.models import load_predictor, top_trials
 from spaces import Space
 from trainers.data import DataError, Discovery, discover
-from trainers.loop import TrainData, build_model, evaluate, load_weights
+from trainers.loop import TrainData, pick_device
 from trainers.models import is_ours
-from trainers.prepare import Prepared, prepare, resolve_source, to_device
+from trainers.predict import Ensemble
+from trainers.prepare import BUILTIN_PREFIX, Prepared, prepare, resolve_source, to_device
 from trainers.tasks import get_task
 
 MAX_FAILURES_IN_A_ROW = 5
@@ -60,6 +64,7 @@ class RunOptions:
     new_study: bool = False  # refuse to continue an existing study of that name
     heartbeat: int = 30  # seconds; a trial silent for three heartbeats is failed and retried
     storage_wait: float = STORAGE_WAIT  # seconds a lost database is waited for before the worker stops
+    keep: int = KEEP  # the weights of this many best trials are kept
     jobs: int = 1  # worker processes on this machine
     worker: int = 0  # > 0: one of the --jobs workers, which only searches; the first process tests the best model
 
@@ -72,15 +77,8 @@ class RunOptions:
                 words += [flag, str(value)]
         words += ["--pretrained"] if self.pretrained and not self.weights else []
         words += ["--storage-wait", f"{self.storage_wait:g}"] if self.storage_wait != STORAGE_WAIT else []
+        words += ["--keep", str(self.keep)] if self.keep != KEEP else []
         return words + ["--seed", str(self.seed), "--storage", without_password(self.storage), "--study", self.study_name]
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
-    return torch.device(name)
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -117,6 +115,7 @@ def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: P
     record_data(study, prepared, opts, store)
     study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`, and for retries
     study.set_user_attr("heartbeat", opts.heartbeat)  # for `hpsearch copy`, to tell dead workers from live ones
+    study.set_user_attr("keep", opts.keep)  # the trials whose weights are kept
     note = study_note(space, opts.epochs or space.epochs, study.user_attrs["data"], prepared.decoded.skipped, opts.command())
     if not opts.worker and get_note(study) != note:
         save_note(study, note)
@@ -128,12 +127,14 @@ def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: P
     workers = start_workers(opts)  # they find the data decoded in the cache
     study.sampler = SeededByTrial(opts.seed)
     data = to_device(prepared, get_task(space.task), device)
-    objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, **options)
+    objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, keep=opts.keep,
+                          **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
               disable=not opts.progress) as bar:
-        callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), _Progress(bar, space.metric), failures]
+        callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), drop_weights_outside_best(store, opts.keep),
+                     _Progress(bar, space.metric), failures]
         if _work_left(study, opts.trials):
             _optimize(study, objective, callbacks)
         while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
@@ -142,7 +143,7 @@ def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: P
     if failures.stopped:
         raise SearchFailed(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with {failures.last!r}: see each "
                            f"trial's fail_reason (`hpsearch export`, the dashboard); fix the space, data or options, then run again")
-    return None if opts.worker else test_best(study, space, data, store, options)
+    return None if opts.worker else test_best(study, data, store)
 
 
 def _optimize(study: optuna.Study, objective: Objective, callbacks: list) -> None:
@@ -295,7 +296,7 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
     study.set_user_attr(
         "data",
         {
-            "source": opts.data or opts.space.data,
+            "source": absolute(opts.data or opts.space.data),
             "fingerprint": prepared.fingerprint,
             "split_digest": prepared.split_digest,
             "files": len(prepared.found.items),
@@ -305,6 +306,9 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
             "skipped": len(prepared.decoded.skipped),
             "image_size": opts.space.image_size,
             "resize": opts.space.resize,
+            "crop": opts.space.crop,
+            "split": list(opts.space.split),
+            "seed": opts.seed,
         },
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -312,6 +316,11 @@ def record_data(study: optuna.Study, prepared: Prepared, opts: RunOptions, store
         prepared.split.write_csv(prepared.decoded.items, path)
         study.set_user_attr("splits_artifact", upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study))
     study.set_user_attr("storage", safe_url(opts.storage))
+
+
+def absolute(source: str) -> str:
+    """Where the data is, from any working directory: a path made absolute; built-in data as named."""
+    return source if source.startswith(BUILTIN_PREFIX) else str(Path(source).expanduser().resolve())
 
 
 class FailureStreak:
@@ -354,27 +363,19 @@ class _Progress:
             pass
 
 
-def test_best(study: optuna.Study, space: Space, data: TrainData, store, options: dict) -> dict | None:
+def test_best(study: optuna.Study, data: TrainData, store) -> dict | None:
     """Evaluate the best trial's stored model on train, valid and test; store and print the table."""
     try:
         best = study.best_trial
     except ValueError:
         tqdm.write("no trial completed: nothing to test")
         return None
-    if "weights_artifact" not in best.user_attrs:
+    if best.number not in [t.number for t in top_trials(study, store, 1)]:
         tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
         return None
-    replay = optuna.trial.FixedTrial(best.params, number=best.number)  # suggest() again, as the trial saw it
-    config, task = make_config(space, space.suggest(replay), seed=best.number, **options)
-    model = build_model(config, data, task)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.safetensors"
-        download_artifact(artifact_store=store, file_path=str(path), artifact_id=best.user_attrs["weights_artifact"])
-        model.load_state_dict(load_weights(path))
-    table = {split: evaluate(model, config, data, task, split) for split in ("train", "valid", "test")}
+    table = evaluate.table(Ensemble([load_predictor(store, best, data.device)]), data)
     evaluation = {"trial": best.number, "params": best.params, "table": table}
     study.set_user_attr("best_evaluation", evaluation)
     tqdm.write(f"\nbest trial {best.number}: " + json.dumps(best.params))
     tqdm.write(format_table(table))
     return evaluation
-

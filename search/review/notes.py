@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from search.report import SHOW_SKIPPED, describe_distribution, short_value, space_distributions
+from search.review.report import SHOW_SKIPPED, describe_distribution, short_value, space_distributions
 from spaces import Space
 
 

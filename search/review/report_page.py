@@ -16,7 +16,7 @@ from optuna.artifacts import get_all_artifact_meta
 from markdown_it import MarkdownIt
 from optuna_dashboard import get_note
 
-from search.report import short_value, status_summary
+from search.review.report import short_value, status_summary
 
 PLOTS = {
     "Optimization history": vis.plot_optimization_history,

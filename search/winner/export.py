@@ -1,0 +1,93 @@
+"""`hpsearch export --format onnx|torchscript`: one trial's model as a file that other programs run without
+hpsearch, and its card (model.json). The file takes uint8 RGB images as they come out of the decoding
+(N, 3, size, size) and normalises them itself. Every export is checked as it is written: loaded again
+(onnxruntime, torch.jit.load), run on some of the study's test images, and refused where its outputs
+differ from PyTorch's by more than 1e-3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from search.errors import Stop
+from search.winner.evaluate import study_data
+from search.winner.models import best_models
+
+TOLERANCE = 1e-3
+CHECK_IMAGES = 8  # of the test split
+
+
+class Exported(nn.Module):
+    """The model with its normalisation: uint8 images in, the model's outputs out."""
+
+    def __init__(self, predictor):
+        super().__init__()
+        self.model = predictor.model
+        mean, std = predictor.mean_std
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model((images.float() / 255 - self.mean) / self.std)
+
+
+def _onnx(module: nn.Module, example: torch.Tensor, path: Path):
+    torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["images"], output_names=["outputs"],
+                      dynamic_axes={"images": {0: "batch"}, "outputs": {0: "batch"}}, opset_version=17)
+
+    def run(images: torch.Tensor) -> np.ndarray:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {"images": images.numpy()})[0]
+
+    return run
+
+
+def _torchscript(module: nn.Module, example: torch.Tensor, path: Path):
+    torch.jit.trace(module, example).save(str(path))
+    def run(images: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return torch.jit.load(str(path))(images).numpy()
+
+    return run
+
+
+FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript)}  # file name, writer (returns its runner)
+
+
+def export(storage_url: str, study_name: str | None, artifacts: str | None, trial: int | None, fmt: str, out: Path,
+           data: str | None = None) -> str:
+    device = torch.device("cpu")
+    study, trials, ensemble = best_models(storage_url, study_name, artifacts, 1, device, trial)
+    predictor, chosen = ensemble.predictors[0], trials[0]
+    images = study_data(study, ensemble, device, data)
+    images = images.images[images.splits["test"][:CHECK_IMAGES]].contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    name, write = FORMATS[fmt]
+    module = Exported(predictor).eval()
+    with torch.no_grad():
+        expected = module(images).numpy()
+        run = write(module, images, out / name)
+    difference = float(np.abs(run(images) - expected).max())
+    if not difference <= TOLERANCE:
+        (out / name).unlink(missing_ok=True)
+        raise Stop(f"the {fmt} export of trial {chosen.number} differs from PyTorch by {difference:.2g} (over "
+                   f"{TOLERANCE:g}) on {len(images)} test images: not written")
+    card = predictor.card
+    (out / "model.json").write_text(json.dumps({
+        "file": name, "format": fmt, "study": study.study_name, "trial": chosen.number, "params": chosen.params,
+        "value": chosen.value, "task": card["task"], "task_options": card["task_options"], "classes": card["class_names"],
+        "image_size": card["image_size"], "resize": card["resize"], "crop": card["crop"],
+        "input": {"name": "images", "shape": ["N", 3, card["image_size"], card["image_size"]], "layout": "NCHW",
+                  "dtype": "uint8", "channels": "RGB", "range": [0, 255]},
+        "normalisation": {"mean": predictor.mean_std[0], "std": predictor.mean_std[1], "applied": "inside the model"},
+        "outputs": predictor.task.outputs,
+        "max_difference_from_pytorch": difference,
+    }, indent=2))
+    return (f"wrote {out / name} and {out / 'model.json'}: trial {chosen.number} of {study.study_name!r}; on {len(images)} "
+            f"test images its outputs differ from PyTorch's by at most {difference:.2g}")

@@ -1,0 +1,70 @@
+"""The one place that turns a study into models: its K best completed trials that still have their weights,
+each rebuilt from its card (model.json) and weights (model.safetensors) in the artifact store."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import download_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial, TrialState
+
+from search.storage import artifact_store, default_artifacts_dir, load_study
+from trainers.data import DataError
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """The completed trials, best first; of equal values, the earlier first."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: (-t.value, t.number))
+
+
+def has_weights(store, trial: FrozenTrial) -> bool:
+    """Whether the trial's weights are in the store: kept for the best trials only (`hpsearch run --keep`)."""
+    if "weights_artifact" not in trial.user_attrs or "model_artifact" not in trial.user_attrs:
+        return False
+    try:
+        store.open_reader(trial.user_attrs["weights_artifact"]).close()
+        return True
+    except ArtifactNotFound:
+        return False
+
+
+def top_trials(study: optuna.Study, store, k: int) -> list[FrozenTrial]:
+    """The k best completed trials that have their weights, best first."""
+    return [t for t in ranked(study) if has_weights(store, t)][:k]
+
+
+def load_predictor(store, trial: FrozenTrial, device):
+    """The trial's model, a trainers.predict.Predictor (torch is imported here, not before: `hpsearch status`
+    and the rest need not wait for it)."""
+    from trainers.predict import Predictor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        card, weights = Path(tmp) / "model.json", Path(tmp) / "model.safetensors"
+        for path, key in ((card, "model_artifact"), (weights, "weights_artifact")):
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=trial.user_attrs[key])
+        return Predictor.load(json.loads(card.read_text()), weights, device)
+
+
+def best_models(storage_url: str, study_name: str | None, artifacts: str | None, k: int, device, trial: int | None = None):
+    """A study's k best trials with weights (or trial number `trial`) and their models, as one Ensemble."""
+    from trainers.predict import Ensemble
+
+    study = load_study(storage_url, study_name)
+    store = artifact_store(storage_url, artifacts, create=False)
+    if trial is not None:
+        chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial and has_weights(store, t)]
+        if not chosen:
+            kept = ", ".join(str(t.number) for t in top_trials(study, store, 100)) or "none"
+            raise DataError(f"trial {trial} of study {study.study_name!r} has no stored weights; trials with weights: {kept}")
+    else:
+        chosen = top_trials(study, store, k)
+        if not chosen:
+            folder = artifacts or default_artifacts_dir(storage_url)
+            raise DataError(f"no trial of study {study.study_name!r} has its weights in {folder}: "
+                            f"pass --artifacts where the artifact store is")
+    return study, chosen, Ensemble([load_predictor(store, t, device) for t in chosen])

@@ -1,0 +1,73 @@
+"""`hpsearch predict`: a study's best model, or the average of its K best (an ensemble), on image files,
+written as a CSV: one row per image with the task's own answer (segmentation: Severstal's rows)."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+from trainers.data import DataError
+from trainers.images import EXTENSIONS
+
+CHUNK = 256  # images decoded and answered at a time: memory stays bounded on big folders
+BOX = ("x_min", "y_min", "x_max", "y_max")
+
+
+def image_files(sources: list[str]) -> list[Path]:
+    """The image files named, and those in the folders named (not below them), in name order."""
+    files = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            files += sorted(p for p in source.iterdir() if p.suffix.lower() in EXTENSIONS)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise DataError(f"{source} does not exist: name image files or folders of them")
+    if not files:
+        raise DataError(f"no image files in {', '.join(sources)}")
+    return files
+
+
+def csv_rows(name: str, fields: dict) -> list[dict]:
+    """An answer's CSV rows: masks as Severstal's (one per class found), anything else one row per image."""
+    if "masks" in fields:
+        return [{"ImageId": name, "ClassId": m["class"], "EncodedPixels": m["rle"]} for m in fields["masks"]]
+    row = {"image": name}
+    row |= {"label": fields["label"]} if "label" in fields else {"labels": " ".join(fields["labels"])}
+    row |= {f"p_{c}": p for c, p in fields["probabilities"].items()}
+    row |= dict(zip(BOX, fields["box"])) if "box" in fields else {}
+    return [row]
+
+
+def predict_files(ensemble, paths: list[Path]) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+    """(file name, fields) for each image answered, and (file name, reason) for each left out."""
+    answered, skipped = [], []
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start : start + CHUNK]
+        fields, problems = ensemble.answer(chunk)
+        answered += [(p.name, f) for p, f in zip(chunk, fields) if f is not None]
+        skipped += [(p.name, str(problem)) for p, problem in zip(chunk, problems) if problem is not None]
+    return answered, skipped
+
+
+def run_predict(storage_url: str, study_name: str | None, artifacts: str | None, sources: list[str], out: Path, k: int,
+                device) -> str:
+    from search.winner.models import best_models
+
+    paths = image_files(sources)
+    study, trials, ensemble = best_models(storage_url, study_name, artifacts, k, device)
+    start = time.perf_counter()
+    answered, skipped = predict_files(ensemble, paths)
+    seconds = time.perf_counter() - start
+    rows = [row for name, fields in answered for row in csv_rows(name, fields)]
+    header = list(dict.fromkeys(key for row in rows for key in row)) or ["image"]
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"left out {name}: {reason}" for name, reason in skipped]
+    models = f"trial {trials[0].number}" if len(trials) == 1 else f"the average of trials {'/'.join(str(t.number) for t in trials)}"
+    lines.append(f"wrote {out}: {len(answered)} images ({len(skipped)} left out) with {models} of study "
+                 f"{study.study_name!r}: {len(answered) / max(seconds, 1e-9):.1f} images/s, decoding included")
+    return "\n".join(lines)

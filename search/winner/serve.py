@@ -1,0 +1,152 @@
+"""`hpsearch serve`: a study's best model (or the average of its K best, or the steel cascade) behind a REST
+API, FastAPI on uvicorn, the models loaded once at start-up.
+
+    POST /predict   multipart, one or more `file` fields: JSON, one object per file, with the fields of
+                    `hpsearch predict`'s CSV (label and probabilities; labels; box; run-length masks)
+    GET  /healthz   200 while it serves
+    GET  /model     the study, trials, parameters, metrics, classes and image size
+
+What it reads is capped before it is read: the body by its Content-Length (a longer one is refused with
+413 before a byte of it is read; one without a length with 411), the files per request, and the pixels
+of each image, from its header (a decompression bomb is refused before it is decoded). Bytes that are
+not an image get 415 with the reason; a request with no `file` field 422. Inference runs in a worker
+thread, so that the server goes on answering while a model computes.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+from search.serving import SAFE_METHODS, allowed_hosts, refusal
+from trainers.images import BadImage, TooLarge
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 10_000_000  # a request's body
+    max_files: int = 32  # `file` fields in one request
+    max_pixels: int = int(Image.MAX_IMAGE_PIXELS)  # per image, read from its header before decoding
+
+
+def gate(app, allowed: frozenset[str], max_bytes: int):
+    """The ASGI app behind the serving rules (search.serving) and the body cap, both applied before any
+    byte of the body is read."""
+
+    async def gated(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        reason = refusal(scope["method"], headers.get("host"), headers.get("origin"), allowed)
+        status = 403 if reason else None
+        if status is None and scope["method"] not in SAFE_METHODS:
+            length = headers.get("content-length")
+            if length is None:
+                status, reason = 411, "send a Content-Length header"
+            elif not length.isdigit() or int(length) > max_bytes:
+                status, reason = 413, f"the body is over {max_bytes:,} bytes (--max-bytes)"
+        if status is None:
+            return await app(scope, receive, send)
+        await JSONResponse({"detail": reason}, status_code=status, headers={"Connection": "close"})(scope, receive, send)
+
+    return gated
+
+
+def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, limits: Limits, host: str, port: int):
+    """`answer(files, max_pixels)` gives, for each (name, bytes), its fields or the BadImage that left it out."""
+    api = FastAPI(title="hpsearch", docs_url=None, redoc_url=None, openapi_url=None)
+    lock = threading.Lock()  # one inference at a time: torch uses every core for it
+
+    def infer(files: list[tuple[str, bytes]]) -> list:
+        with lock:
+            return answer(files, limits.max_pixels)
+
+    @api.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @api.get("/model")
+    def model() -> dict:
+        return info
+
+    @api.post("/predict")
+    async def predict(request: Request):
+        form = await request.form()
+        uploads = [v for k, v in form.multi_items() if k == "file" and hasattr(v, "read")]
+        if not uploads:
+            return JSONResponse({"detail": "no `file` field: send each image as a multipart field named file"}, 422)
+        if len(uploads) > limits.max_files:
+            return JSONResponse({"detail": f"{len(uploads)} files: at most {limits.max_files} a request (--max-files)"}, 413)
+        files = [(u.filename or f"file{i}", await u.read()) for i, u in enumerate(uploads)]
+        results = await run_in_threadpool(infer, files)
+        bad = [(name, r) for (name, _), r in zip(files, results) if isinstance(r, BadImage)]
+        if bad:
+            status = 413 if any(isinstance(r, TooLarge) for _, r in bad) else 415
+            return JSONResponse({"detail": [{"file": name, "reason": str(r)} for name, r in bad]}, status)
+        return [{"file": name, **r} for (name, _), r in zip(files, results)]
+
+    return gate(api, allowed_hosts(host, port), limits.max_bytes)
+
+
+def ensemble_answer(ensemble):
+    def answer(files: list[tuple[str, bytes]], max_pixels: int) -> list:
+        fields, problems = ensemble.answer([data for _, data in files], max_pixels)
+        return [problem or f for f, problem in zip(fields, problems)]
+
+    return answer
+
+
+def cascade_answer(cascade):
+    """The cascade's masks, as the segmentation task's fields (run-length masks per class found)."""
+    from trainers.rle import rle_encode
+
+    def answer(files: list[tuple[str, bytes]], max_pixels: int) -> list:
+        keys = [str(i) for i in range(len(files))]  # names may repeat
+        found, skipped = cascade.predict([(k, data) for k, (_, data) in zip(keys, files)], max_pixels)
+        problems = dict(skipped)
+        masks = {k: [] for k in keys}
+        for key, cls, mask in found:
+            masks[key].append({"class": cls, "rle": rle_encode(mask)})
+        return [problems[k] if k in problems else {"masks": masks[k]} for k in keys]
+
+    return answer
+
+
+def model_info(study, trials, ensemble) -> dict:
+    best = study.user_attrs.get("best_evaluation") or {}
+    return {
+        "study": study.study_name,
+        "trials": [{"number": t.number, "params": t.params, "valid": t.value,
+                    "test": best["table"]["test"] if best.get("trial") == t.number else None} for t in trials],
+        "task": ensemble.predictors[0].card["task"],
+        "classes": ensemble.class_names,
+        "image_size": sorted({p.card["image_size"] for p in ensemble.predictors}),
+    }
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound, listening socket: a busy port fails here, with one line, before the models load."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise ValueError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
+    sock.listen(128)
+    return sock
+
+
+def serve(app, sock: socket.socket) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
