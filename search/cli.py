@@ -16,6 +16,7 @@ import optuna
 
 from search.errors import Stop
 from search.study.keep import KEEP
+from search.study.strategy import PRUNERS, SAMPLERS
 from search.storage import (
     DEFAULT_STORAGE, STORAGE_WAIT, artifact_store, default_artifacts_dir, load_study, open_storage,
     require_database, safe_url,
@@ -48,6 +49,8 @@ def cmd_run(args) -> int:
         heartbeat=args.heartbeat,
         storage_wait=args.storage_wait,
         keep=args.keep,
+        sampler=args.sampler,
+        pruner=args.pruner,
         jobs=args.jobs,
         worker=args.worker,
     )
@@ -225,6 +228,10 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--heartbeat", type=int, default=30,
                       help="seconds between a running trial's signs of life; a trial silent for 3 of them is "
                            "failed and retried from its last epoch (default 30)")
+    run_.add_argument("--sampler", choices=sorted(SAMPLERS), help="how trials are drawn (default: the space's; a resumed "
+                      "study keeps its own)")
+    run_.add_argument("--pruner", choices=sorted(PRUNERS), help="how hopeless trials are stopped (default: the space's; a "
+                      "resumed study keeps its own)")
     run_.add_argument("--keep", type=int, default=KEEP, metavar="K",
                       help=f"keep the weights of the K best trials, removing those of a trial that falls out of them "
                            f"(default {KEEP}); their pictures and notes stay")

@@ -1,8 +1,6 @@
 """Drill bits sorted by diameter and length (seed 000): MobileNetV2 or EfficientNetV2 with a searched
 head, augmentation switches, learning-rate schedule, early stopping, and a region-of-interest crop."""
 
-import optuna
-
 from spaces import Space, register
 from trainers.augment import Augment
 
@@ -44,6 +42,7 @@ register(
         crop=(0.12, 0.0, 0.88, 1.0),  # the fixture holds the bit in the middle; the sides show the bench
         epochs=12,
         fixed={"patience": 4},
-        pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+        pruner="halving",
+        pruner_options={"min_resource": 2},
     )
 )

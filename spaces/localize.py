@@ -1,8 +1,6 @@
 """A class and a bounding box per image (seed 003): a timm backbone with one head for both, the box
 loss's weight searched on a log scale, letterboxed images, ReduceLROnPlateau and early stopping."""
 
-import optuna
-
 from spaces import Space, register
 from trainers.augment import Augment
 
@@ -31,6 +29,7 @@ register(
         metric="hit_rate",  # the class right and the box close (IoU >= 0.5): mean IoU alone let 4 in 10 classes be wrong
         augment=Augment(brightness=0.2, flip_h=True, translate=0.1),  # the boxes follow flips and shifts
         fixed={"schedule": "plateau", "patience": 5},
-        pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=3, reduction_factor=3),
+        pruner="halving",
+        pruner_options={"min_resource": 3},
     )
 )

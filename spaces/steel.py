@@ -2,8 +2,6 @@
 which types, and where. They share the data, image size and split (one file, so they cannot drift
 apart), which keeps every test image unseen by all three models of the cascade (`hpsearch cascade`)."""
 
-import optuna
-
 from spaces import Space, register
 from trainers.augment import Augment
 from trainers.tasks.multilabel import SEVERSTAL
@@ -13,7 +11,8 @@ SAME_DATA = dict(
     image_size=64,
     resize="stretch",  # a strip squeezed to a square; masks and predictions go back the same way
     augment=Augment(flip_h=True, flip_v=True),  # defects keep their kind upside down and mirrored
-    pruner=lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+    pruner="halving",
+    pruner_options={"min_resource": 2},
 )
 
 

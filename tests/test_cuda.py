@@ -48,3 +48,17 @@ def test_a_cuda_trial_resumed_from_its_checkpoint_ends_as_if_never_stopped(tiny_
                     resume=torch.load(io.BytesIO(saved[1]), map_location="cpu", weights_only=True))
     assert resumed.history == straight.history
     assert all(torch.equal(resumed.state_dict[k], v) for k, v in straight.state_dict.items())
+
+
+def test_data_too_big_for_the_gpu_streams_from_pinned_memory_and_trains_the_same(tiny_images, monkeypatch):
+    import trainers.prepare
+
+    task, device = get_task("classify"), torch.device("cuda")
+    config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=2, augment=Augment(0.1, 0.02, 0.05))
+    on_gpu = to_device(prepare(str(tiny_images), 16, "stretch"), task, device)
+    monkeypatch.setattr(trainers.prepare, "STREAM_ABOVE", 0.0)  # as if the images did not fit
+    streamed = to_device(prepare(str(tiny_images), 16, "stretch"), task, device)
+    assert not streamed.images.is_cuda and streamed.images.is_pinned() and streamed.device == device
+    a = train(config, on_gpu, task, "f1_weighted", progress=False)
+    b = train(config, streamed, task, "f1_weighted", progress=False)
+    assert a.history == b.history and all(torch.equal(a.state_dict[k], v) for k, v in b.state_dict.items())

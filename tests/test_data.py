@@ -199,3 +199,18 @@ def test_a_space_may_cut_each_image_to_its_own_manifest_box(tiny_images, tmp_pat
         assert np.array_equal(pixels, resize_square(region, 12, "stretch"))
     with pytest.raises(DataError, match="cuts each image to its own box: pass --data a CSV manifest with the columns"):
         decode_once(discover(tiny_images), 12, "stretch", root=tmp_path / "cache", crop="manifest")
+
+
+def test_a_files_digest_is_remembered_by_path_size_and_time_and_read_again_when_they_change(tiny_images):
+    path = next((tiny_images / "circle").glob("*.PNG"))
+    first = {i.relpath: i.digest for i in discover(tiny_images).items}
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0xFF  # other content, same size
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same time: taken for the same file, not read
+    relpath = path.relative_to(tiny_images).as_posix()
+    assert {i.relpath: i.digest for i in discover(tiny_images).items} == first
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = {i.relpath: i.digest for i in discover(tiny_images).items}
+    assert again[relpath] != first[relpath] and {k: v for k, v in again.items() if k != relpath} == {k: v for k, v in first.items() if k != relpath}

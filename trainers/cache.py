@@ -1,7 +1,7 @@
 """Decode every image once per (data fingerprint, size, resize mode) into a uint8 array on disk.
 
-Every trial and every later run memory-maps the same file; nothing reads the images again
-until the data, the size or the resize mode change. Run-length masks are decoded in the same
+Every trial and every later run memory-maps the same file (raw uint8 rows; the shape is in meta.json);
+nothing reads the images again until the data, the size or the resize mode change. Run-length masks are decoded in the same
 pass, into a second array of the same geometry.
 """
 
@@ -21,14 +21,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from trainers.data import DataError, Discovery, Item
+from trainers.digests import cache_root
 from trainers.images import PER_IMAGE_BOX, BadImage, crop_box, decode, resize_square
 from trainers.rle import rle_decode
 
-FORMAT = 2  # bump when the array layout or the decoding changes
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HPSEARCH_CACHE") or Path.home() / ".cache" / "hpsearch")
+FORMAT = 3  # bump when the array layout or the decoding changes
 
 
 @dataclass
@@ -62,9 +59,10 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
     bad = meta["bad"]
     items = [i for i in found.items if i.digest not in bad]
     skipped = list(found.skipped) + [(i.relpath, bad[i.digest]) for i in found.items if i.digest in bad]
-    images = np.load(folder / "images.npy", mmap_mode="r")
-    assert len(images) == len(items), f"cache {folder} does not match the data: delete it"
-    masks = np.load(folder / "masks.npy", mmap_mode="r") if (folder / "masks.npy").exists() else None
+    assert meta["count"] == len(items), f"cache {folder} does not match the data: delete it"
+    images = _readable(folder / "images.u8", (len(items), size, size, 3))
+    has_masks = (folder / "masks.u8").exists()
+    masks = _readable(folder / "masks.u8", (len(items), size, size, len(meta["mask_classes"]))) if has_masks else None
     sizes = [tuple(meta["sizes"][i.digest]) for i in items]
     return Decoded(items, images, skipped, decoded, size, mode, crop, sizes, masks, meta["mask_classes"])
 
@@ -108,25 +106,44 @@ def _build(items: list[Item], size: int, mode: str, crop, folder: Path, progress
 
 
 def _decode_into(staging: Path, items: list[Item], size: int, mode: str, crop, progress: bool) -> None:
+    """Decode straight into memory-mapped files, each image into its row as it comes: memory holds about one
+    copy of the data (stacking a list of decoded images held two)."""
     mask_classes = sorted({name for i in items for name, _ in i.masks or ()})
     per_image = crop == PER_IMAGE_BOX
     jobs = [(str(i.path), size, mode, None if per_image else crop, i.box if per_image else None, i.masks, mask_classes)
             for i in items]
-    results = []
+    images = _writable(staging / "images.u8", (len(items), size, size, 3))
+    masks = _writable(staging / "masks.u8", (len(items), size, size, len(mask_classes))) if any(i.masks is not None for i in items) else None
+    bad, sizes, row = {}, {}, 0
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         bar = tqdm(desc=f"decoding images at {size}px", total=len(jobs), unit="img", leave=False, disable=not (jobs and progress))
-        for result in pool.map(_decode_one, jobs):
-            results.append(result)
+        for item, (result, reason) in zip(items, pool.map(_decode_one, jobs)):
             bar.update()
+            if reason:
+                bad[item.digest] = reason
+                continue
+            image, sizes[item.digest], mask = result
+            images[row] = image
+            if masks is not None:
+                masks[row] = mask
+            row += 1
         bar.close()
-    good = [decoded for decoded, _ in results if decoded is not None]
-    bad = {item.digest: reason for item, (_, reason) in zip(items, results) if reason}
-    sizes = {item.digest: decoded[1] for item, (decoded, _) in zip(items, results) if decoded is not None}
-    images = np.stack([image for image, _, _ in good]) if good else np.zeros((0, size, size, 3), np.uint8)
-    np.save(staging / "images.npy", images)
-    if any(i.masks is not None for i in items):
-        np.save(staging / "masks.npy", np.stack([m for _, _, m in good]) if good else np.zeros((0, size, size, len(mask_classes)), np.uint8))
-    meta = {"size": size, "mode": mode, "bad": bad, "sizes": sizes, "mask_classes": mask_classes}
+    for array, path in ((images, staging / "images.u8"), (masks, staging / "masks.u8")):
+        if isinstance(array, np.memmap):  # the rows of the images left out were never written: cut them off
+            array.flush()
+            os.truncate(path, row * int(np.prod(array.shape[1:])))
+    meta = {"size": size, "mode": mode, "count": row, "bad": bad, "sizes": sizes, "mask_classes": mask_classes}
     (staging / "meta.json").write_text(json.dumps(meta))
+
+
+def _writable(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    if not np.prod(shape):  # numpy cannot map an empty file
+        path.touch()
+        return np.zeros(shape, np.uint8)
+    return np.memmap(path, np.uint8, "w+", shape=shape)
+
+
+def _readable(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    return np.memmap(path, np.uint8, "r", shape=shape) if np.prod(shape) else np.zeros(shape, np.uint8)

@@ -24,6 +24,11 @@ def step_unit(task: Task) -> str:
     return "fold" if getattr(task, "folds", 0) else "epoch"
 
 
+def steps(config: TrainConfig, task: Task, class_names: list[str]) -> int:
+    """How many reports `fit` makes when nothing stops it."""
+    return task.folds * len(class_names) if step_unit(task) == "fold" else config.epochs
+
+
 def fit(config: TrainConfig, data: TrainData, task: Task, metric: str, report: Callable[[int, dict], None] | None = None,
         progress: bool = True, checkpoint=None, resume=None) -> TrainResult:
     """The trained model and its history; `report` after each epoch (or fold), which may raise to stop."""
@@ -43,7 +48,7 @@ def one_vs_rest(config: TrainConfig, data: TrainData, task, metric: str, report=
         c, f = steps[step]
         train_rows, valid_rows = folds[c][f]
         one = TrainData(data.images, (data.targets == c).long(), {"train": train_rows, "valid": valid_rows},
-                        ["rest", data.class_names[c]], data.mean, data.std)
+                        ["rest", data.class_names[c]], data.mean, data.std, data.on)
         result = train(config, one, binary, metric, progress=False)
         history.append(result.best)
         if report:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trainers.digests import digests
 from trainers.images import EXTENSIONS
 
 SPLITS = ("train", "valid", "test")
@@ -60,11 +61,6 @@ def digest_lines(lines) -> str:
     return h.hexdigest()[:16]
 
 
-def file_digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.blake2b(f.read(), digest_size=16).hexdigest()
-
-
 def discover(source: str | Path) -> Discovery:
     """A folder of class folders (images anywhere below each), a CSV manifest path,label[,split]
     (with x_min,y_min,x_max,y_max: one box per image), or Severstal's layout: a train.csv with
@@ -78,14 +74,16 @@ def discover(source: str | Path) -> Discovery:
         found = _from_severstal(source) if set(SEVERSTAL_COLUMNS) <= _columns(source) else _from_manifest(source)
     else:
         found = _from_folder(source)
-    items, skipped = [], list(found.skipped)
+    usable, skipped = [], list(found.skipped)
     for path, relpath, label, split, extra in found.items:
         if path.suffix.lower() not in EXTENSIONS:
             skipped.append((relpath, f"not an image (extension {path.suffix or 'none'})"))
         elif not path.is_file():
             skipped.append((relpath, "missing file"))
         else:
-            items.append(Item(path, relpath, label, file_digest(path), split, **extra))
+            usable.append((path, relpath, label, split, extra))
+    content = digests([path for path, *_ in usable])
+    items = [Item(path, relpath, label, digest, split, **extra) for (path, relpath, label, split, extra), digest in zip(usable, content)]
     items.sort(key=lambda i: (i.label, i.digest, i.relpath))
     return Discovery(found.root, items, skipped)
 

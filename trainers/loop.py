@@ -31,16 +31,24 @@ class Diverged(RuntimeError):
 class TrainData:
     """A whole data set held on the training device, split by index."""
 
-    images: torch.Tensor  # (N, 3, H, W) uint8, channels-last in memory
-    targets: torch.Tensor  # one row per image, on the same device
-    splits: dict[str, torch.Tensor]  # "train" / "valid" / "test" -> row indices
+    images: torch.Tensor  # (N, 3, H, W) uint8, channels-last in memory; on the device, or pinned host memory (`on`)
+    targets: torch.Tensor  # one row per image, on the training device
+    splits: dict[str, torch.Tensor]  # "train" / "valid" / "test" -> row indices, on the training device
     class_names: list[str]
     mean: tuple[float, float, float]  # the training split's own statistics, in [0, 1]
     std: tuple[float, float, float]
+    on: torch.device | None = None  # the training device, where the images did not fit there and stay on the host
 
     @property
     def device(self) -> torch.device:
-        return self.images.device
+        return self.on or self.images.device
+
+    def pixels(self, rows: torch.Tensor) -> torch.Tensor:
+        """The uint8 images of `rows`, on the training device: indexed there, or copied from pinned host memory
+        (asynchronously: the copy of the next batch overlaps the work on this one)."""
+        if self.on is None:
+            return self.images[rows]
+        return self.images[rows.cpu()].pin_memory().to(self.on, non_blocking=True)
 
 
 @dataclass
@@ -246,7 +254,7 @@ def _train_epoch(model, optimizer, scheduler, config: TrainConfig, data: TrainDa
     normalize = _normalizer(config, data)
     total = torch.zeros((), device=data.device)
     for batch in batches:
-        x = data.images[batch].float().div_(255)
+        x = data.pixels(batch).float().div_(255)
         x, theta = config.augment(x, gen)
         y = data.targets[batch]
         if theta is not None:
@@ -273,7 +281,7 @@ def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> 
     model.eval()
     normalize, outputs = _normalizer(config, data), []
     for batch in rows.split(config.eval_batch_size):
-        x = normalize(data.images[batch].float().div_(255))
+        x = normalize(data.pixels(batch).float().div_(255))
         with autocast(data.device):
             outputs.append(model(x).float().cpu())
     return torch.cat(outputs)

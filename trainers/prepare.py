@@ -15,6 +15,7 @@ from trainers.loop import TrainData
 from trainers.tasks import Task
 
 BUILTIN_PREFIX = "builtin:"
+STREAM_ABOVE = 0.5  # images over this share of the GPU's free memory stay in host memory: models need the rest
 
 
 @dataclass
@@ -68,13 +69,17 @@ def prepare(
 
 
 def to_device(prepared: Prepared, task: Task, device: torch.device) -> TrainData:
+    """The data on the training device; on a GPU where it does not fit, in pinned host memory, from which
+    each batch is copied (TrainData.pixels), rather than the run failing."""
     # (N, H, W, 3) -> an (N, 3, H, W) view: channels-last in memory, as convolutions like it on the GPU
-    images = torch.from_numpy(np.array(prepared.decoded.images)).to(device).permute(0, 3, 1, 2)
+    images = torch.from_numpy(np.array(prepared.decoded.images)).permute(0, 3, 1, 2)
+    stream = device.type == "cuda" and images.nbytes > STREAM_ABOVE * torch.cuda.mem_get_info(device)[0]
+    images = images.pin_memory() if stream else images.to(device)
     splits = {s: torch.from_numpy(prepared.split.indices(s)).to(device) for s in ("train", "valid", "test")}
-    mean, std = channel_stats(images, splits["train"])
+    mean, std = channel_stats(images, splits["train"].to(images.device))
     class_names = task.class_names(prepared.decoded)
     targets = task.encode(prepared.decoded, class_names).to(device)
-    return TrainData(images, targets, splits, class_names, mean, std)
+    return TrainData(images, targets, splits, class_names, mean, std, device if stream else None)
 
 
 def channel_stats(images: torch.Tensor, rows: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

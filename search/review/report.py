@@ -84,7 +84,23 @@ def status_summary(study: optuna.Study, wanted: int | None) -> str:
         finished = states["complete"] + states["pruned"]
         if wanted and finished < wanted:
             lines.append(f"{finished} of {wanted} finished; about {(wanted - finished) / rate * 60:.0f} minutes to go")
+    lines += pruning_savings(study, trials)
     return "\n".join(lines)
+
+
+def pruning_savings(study: optuna.Study, trials: list[FrozenTrial]) -> list[str]:
+    """Epochs (or folds) the finished trials ran, against what running every one of them to the end would cost."""
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    full = max((len(t.intermediate_values) for t in finished if t.state == TrialState.COMPLETE), default=0)
+    full = max(full, study.user_attrs.get("epochs", 0) if not any(t.user_attrs.get("unit") == "fold" for t in finished) else 0)
+    if not finished or not full:
+        return []
+    ran = sum(len(t.intermediate_values) for t in finished)
+    unit = "folds" if any(t.user_attrs.get("unit") == "fold" for t in finished) else "epochs"
+    search = study.user_attrs.get("search")
+    by = f" ({search['sampler']} sampler, {search['pruner']} pruner)" if search else ""
+    return [f"pruning saved {1 - ran / (full * len(finished)):.0%}{by}: {ran} {unit} run, against {full * len(finished)} "
+            f"for every finished trial to its end"]
 
 
 # the user attributes worth a column, in this order; the rest (per-epoch history, artifact ids) stay out

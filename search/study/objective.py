@@ -23,12 +23,13 @@ from tqdm.auto import tqdm
 from search.review import pictures
 from search.review.notes import trial_note
 from search.study.keep import KEEP, among_best
+from search.study.strategy import prune_now
 from search.study.resume import (
     UnreadableCheckpoint, checkpoint_id, first_attempt, is_surplus, load_checkpoint, retry, save_checkpoint, system_attrs,
 )
 from search.errors import StorageLost
 from spaces import Space
-from trainers.crossval import fit, step_unit
+from trainers.crossval import fit, step_unit, steps
 from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights
 from trainers.tasks import Task, get_task, task_options
 from trainers.tasks.classify import Classify
@@ -122,7 +123,7 @@ class Objective:
         resume = self._resume(trial, checkpoint)
         self._share_cores(trial)
 
-        unit = step_unit(task)  # what one report is: an epoch, or a fold (one-vs-rest)
+        unit, last = step_unit(task), steps(config, task, self.data.class_names)  # what one report is: an epoch, or a fold
         if unit != "epoch":
             trial.set_user_attr("unit", unit)
 
@@ -131,7 +132,7 @@ class Objective:
             history.append(metrics)
             trial.set_user_attr("epochs", history)
             trial.report(metrics[f"valid_{metric}"], step)
-            if trial.should_prune():
+            if prune_now(trial, len(history), last):
                 pruner = type(trial.study.pruner).__name__
                 raise optuna.TrialPruned(f"{pruner} after {plural(len(history), unit)}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
 
@@ -257,7 +258,7 @@ class Objective:
         return [
             pictures.confusion(truth, outputs.argmax(1).numpy(), names, "test" + (f", epoch {result.best_epoch}" if result.unit == "epoch" else ""),
                                folder / "confusion_test.png"),
-            pictures.examples(self.data.images[rows].cpu(), truth, outputs, names, folder / "examples_test.png"),
+            pictures.examples(self.data.pixels(rows).cpu(), truth, outputs, names, folder / "examples_test.png"),
         ]
 
     def _save_model(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> None:

@@ -32,7 +32,7 @@ from search.storage import (
 from search.study.keep import KEEP, drop_weights_outside_best
 from search.study.objective import SURPLUS, Objective, TrialFailed, failure_reason, make_config, plural
 from search.study.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough
-from search.study.sampling import SeededByTrial
+from search.study.strategy import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.winner import evaluate
 from search.winner.models import load_predictor, top_trials
 from spaces import Space
@@ -65,6 +65,8 @@ class RunOptions:
     heartbeat: int = 30  # seconds; a trial silent for three heartbeats is failed and retried
     storage_wait: float = STORAGE_WAIT  # seconds a lost database is waited for before the worker stops
     keep: int = KEEP  # the weights of this many best trials are kept
+    sampler: str | None = None  # None: as the study recorded, or the space says
+    pruner: str | None = None
     jobs: int = 1  # worker processes on this machine
     worker: int = 0  # > 0: one of the --jobs workers, which only searches; the first process tests the best model
 
@@ -78,6 +80,7 @@ class RunOptions:
         words += ["--pretrained"] if self.pretrained and not self.weights else []
         words += ["--storage-wait", f"{self.storage_wait:g}"] if self.storage_wait != STORAGE_WAIT else []
         words += ["--keep", str(self.keep)] if self.keep != KEEP else []
+        words += [w for flag, value in (("--sampler", self.sampler), ("--pruner", self.pruner)) if value for w in (flag, value)]
         return words + ["--seed", str(self.seed), "--storage", without_password(self.storage), "--study", self.study_name]
 
 
@@ -93,25 +96,32 @@ def run(opts: RunOptions) -> dict | None:
     check_space(space, options)
     check_database_folder(opts.storage)
     heartbeat = None if opts.storage.startswith(JOURNAL_PREFIX) else opts.heartbeat  # journals keep none
-    recorded = recorded_data(opts.storage, opts.study_name)
-    if recorded and opts.new_study:
+    attrs = recorded(opts.storage, opts.study_name)
+    if attrs and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {safe_url(opts.storage)}: name another with --new-study")
-    prepared = checked_data(opts, recorded, artifact_store(opts.storage, opts.artifacts, create=False))  # before the study
+    choices = search_choices(opts, attrs)
+    prepared = checked_data(opts, attrs, artifact_store(opts.storage, opts.artifacts, create=False))  # before the study
     store = artifact_store(opts.storage, opts.artifacts)
     storage = open_storage(opts.storage, heartbeat=heartbeat, wait=opts.storage_wait)
     try:
-        return _search(opts, storage, heartbeat, store, prepared, device, options)
+        return _search(opts, choices, storage, heartbeat, store, prepared, device, options)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
         raise
 
 
-def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: Prepared, device: torch.device,
-            options: dict) -> dict | None:
+def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, store, prepared: Prepared,
+            device: torch.device, options: dict) -> dict | None:
     space = opts.space
+    pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
+    with warnings.catch_warnings():  # Optuna marks some pruners (Wilcoxon) and samplers (GP) experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        pruner = make_pruner(choices["pruner"], opts.epochs or space.epochs, pruner_options)
     study = optuna.create_study(storage=storage, study_name=opts.study_name, direction="maximize", load_if_exists=True,
-                                pruner=make_pruner(space))
+                                pruner=pruner)
+    study.set_user_attr("search", choices)
+    study.set_user_attr("epochs", opts.epochs or space.epochs)  # for `hpsearch status`: what trials run to the end cost
     record_data(study, prepared, opts, store)
     study.set_user_attr("trials_wanted", opts.trials)  # for `hpsearch status`, and for retries
     study.set_user_attr("heartbeat", opts.heartbeat)  # for `hpsearch copy`, to tell dead workers from live ones
@@ -125,7 +135,7 @@ def _search(opts: RunOptions, storage, heartbeat: int | None, store, prepared: P
                    f"nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
         return study.user_attrs.get("best_evaluation")
     workers = start_workers(opts)  # they find the data decoded in the cache
-    study.sampler = SeededByTrial(opts.seed)
+    study.sampler = make_sampler(choices["sampler"], opts.seed)
     data = to_device(prepared, get_task(space.task), device)
     objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, keep=opts.keep,
                           **options)
@@ -169,12 +179,9 @@ def check_space(space: Space, options: dict) -> None:
     except Exception as err:
         raise ValueError(f"space {space.name!r}: its suggest() fails ({failure_reason(err)}): fix the space") from err
     make_config(space, params, **options)
-
-
-def make_pruner(space: Space) -> optuna.pruners.BasePruner:
-    with warnings.catch_warnings():  # Optuna marks some pruners (Wilcoxon) experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return space.pruner() if space.pruner else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    for what, name, known in (("sampler", space.sampler, SAMPLERS), ("pruner", space.pruner, PRUNERS)):
+        if name not in known:
+            raise ValueError(f"space {space.name!r}: unknown {what} {name!r}: use one of {', '.join(known)}")
 
 
 def _work_left(study: optuna.Study, wanted: int) -> bool:
@@ -223,24 +230,36 @@ def wait_for(workers: list[subprocess.Popen]) -> None:
         tqdm.write(f"{failed} of {len(workers)} worker processes failed: see their lines above")
 
 
-def recorded_data(url: str, study_name: str) -> dict:
-    """What an existing study recorded of its data; empty for a new study. Creates no database file."""
+def recorded(url: str, study_name: str) -> dict:
+    """An existing study's user attributes (its data, its search...); empty for a new study. Creates no database file."""
     database = sqlite_path(url)
     if database is not None and not database.exists():
         return {}
     storage = open_storage(url)
     if study_name not in optuna.get_all_study_names(storage):
         return {}
-    attrs = optuna.load_study(study_name=study_name, storage=storage).user_attrs
-    return {**attrs.get("data", {}), "splits_artifact": attrs.get("splits_artifact")}
+    return optuna.load_study(study_name=study_name, storage=storage).user_attrs
 
 
-def checked_data(opts: RunOptions, recorded: dict, store) -> Prepared:
+def search_choices(opts: RunOptions, attrs: dict) -> dict[str, str]:
+    """The sampler and the pruner: as asked, else as the study recorded, else the space's. A resumed study
+    refuses another: its trials would mix two searches."""
+    then, chosen = attrs.get("search", {}), {}
+    for what, asked, default in (("sampler", opts.sampler, opts.space.sampler), ("pruner", opts.pruner, opts.space.pruner)):
+        if asked and then.get(what) and asked != then[what]:
+            raise DataError(f"study {opts.study_name!r} searches with --{what} {then[what]}: it keeps it; to try {asked}, "
+                            f"start a new study with --new-study NAME")
+        chosen[what] = asked or then.get(what) or default
+    return chosen
+
+
+def checked_data(opts: RunOptions, attrs: dict, store) -> Prepared:
     """Find, check and decode the data: other images than the study's are refused before decoding."""
     space, source = opts.space, opts.data or opts.space.data
     if space.pretrained if opts.pretrained is None else opts.pretrained:
         check_weights(space, opts.weights)
     found = discover(resolve_source(source))
+    recorded = {**attrs.get("data", {}), "splits_artifact": attrs.get("splits_artifact")} if attrs else {}
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
             f"study {opts.study_name!r} was run on other images than {source} now holds "

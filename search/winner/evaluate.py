@@ -18,7 +18,7 @@ SPLITS = ("train", "valid", "test")
 def outputs(ensemble: Ensemble, data: TrainData, split: str) -> torch.Tensor:
     """The ensemble's outputs on a split, as its task's metrics take them: one model's own; several models'
     probabilities averaged. The data must be prepared as the models' training images were."""
-    images = data.images[data.splits[split]]
+    images = data.pixels(data.splits[split])
     if len(ensemble.predictors) == 1:
         return ensemble.predictors[0](images)
     mean = sum(p.task.probabilities(p(images)) for p in ensemble.predictors) / len(ensemble.predictors)

@@ -66,7 +66,7 @@ def export(storage_url: str, study_name: str | None, artifacts: str | None, tria
     study, trials, ensemble = best_models(storage_url, study_name, artifacts, 1, device, trial)
     predictor, chosen = ensemble.predictors[0], trials[0]
     images = study_data(study, ensemble, device, data)
-    images = images.images[images.splits["test"][:CHECK_IMAGES]].contiguous()
+    images = images.pixels(images.splits["test"][:CHECK_IMAGES]).contiguous()
     out.mkdir(parents=True, exist_ok=True)
     name, write = FORMATS[fmt]
     module = Exported(predictor).eval()

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from trainers.cache import cache_root
+from trainers.digests import cache_root
 from trainers.datasets.checkbox import render_checkbox
 from trainers.datasets.digits import write_digits
 from trainers.datasets.drillbit import render_drillbit

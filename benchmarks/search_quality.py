@@ -1,0 +1,194 @@
+"""Searches replayed on recorded learning curves (benchmarks/curves.py), in seconds instead of hours: a trial's
+suggestions are answered by the nearest recorded configuration (the same choices, the nearest numbers in each
+parameter's own scale: log for log ones), and its reports are that configuration's recorded curve, so that the
+real sampler and the real pruner decide what to try and when to stop (LCBench's and YAHPO Gym's method).
+
+    python benchmarks/search_quality.py checkbox [--seeds 20] [--trials 50] [--table benchmarks/curves/checkbox.csv]
+
+For each combination of sampler and pruner, over the seeds: the mean best valid metric (and the test metric
+of that best trial) after 10, 20 and 50 trials; the trials and epochs needed to reach random search's mean
+50-trial best, and in how many seeds it was reached; the epochs run against random search's; and how often
+the run pruned the best configuration it had tried (which, trained to the end, beat all it found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import statistics
+import sys
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import optuna  # noqa: E402
+from optuna.distributions import CategoricalDistribution  # noqa: E402
+
+from search.review.report import space_distributions  # noqa: E402
+from search.study.strategy import START, SeededByTrial, make_pruner, make_sampler, prune_now  # noqa: E402
+from spaces import get_space  # noqa: E402
+
+CHECKPOINTS = (10, 20, 50)
+
+
+class Table:
+    """The recorded configurations of a space: parameters, valid curve, test curve."""
+
+    def __init__(self, path: Path, space):
+        runs = defaultdict(list)
+        for row in csv.DictReader(open(path)):
+            runs[int(row["config"])].append(row)
+        self.distributions = space_distributions(space)
+        self.configs = []
+        for rows in runs.values():
+            rows.sort(key=lambda r: int(r["epoch"]))
+            params = {k[len("param_"):]: self._value(k[len("param_"):], v) for k, v in rows[0].items() if k.startswith("param_") and v != ""}
+            self.configs.append((params, [float(r["valid"]) for r in rows], [float(r["test"]) for r in rows]))
+        self.epochs = max(len(valid) for _, valid, _ in self.configs)
+
+    def _value(self, name: str, text: str):
+        d = self.distributions[name]
+        if isinstance(d, CategoricalDistribution):
+            return next(c for c in d.choices if str(c) == text)
+        return type(d.low)(float(text))
+
+    def nearest(self, params: dict) -> int:
+        """The recorded configuration nearest to `params`: the same choices where any has them, then the
+        smallest distance over the numbers, each in its own scale as a share of its range."""
+        categorical = [k for k, d in self.distributions.items() if isinstance(d, CategoricalDistribution) and k in params]
+        pool = [i for i, (p, _, _) in enumerate(self.configs) if all(p.get(k) == params[k] for k in categorical)]
+        return min(pool or range(len(self.configs)), key=lambda i: self._distance(self.configs[i][0], params))
+
+    def _distance(self, a: dict, b: dict) -> float:
+        total = 0.0
+        for k, d in self.distributions.items():
+            if isinstance(d, CategoricalDistribution) or k not in a or k not in b:
+                total += 0 if a.get(k) == b.get(k) else 1
+                continue
+            scale = math.log if d.log else float
+            total += ((scale(a[k]) - scale(b[k])) / (scale(d.high) - scale(d.low))) ** 2
+        return total
+
+    def best(self, i: int) -> tuple[float, float]:
+        """A configuration trained to the end: its best valid value and the test value at that epoch."""
+        _, valid, test = self.configs[i]
+        epoch = max(range(len(valid)), key=valid.__getitem__)
+        return valid[epoch], test[epoch]
+
+
+def replay(table: Table, space, sampler, pruner, trials: int) -> list[dict]:
+    """One search: per trial, its configuration, the epochs it ran, whether it completed, and the best valid
+    and test values of the search so far."""
+    record = []
+
+    def objective(trial: optuna.Trial) -> float:
+        space.suggest(trial)
+        i = table.nearest(trial.params)
+        _, valid, _ = table.configs[i]
+        record.append({"config": i, "epochs": len(valid), "complete": True})
+        for epoch, value in enumerate(valid, 1):
+            trial.report(value, epoch)
+            if prune_now(trial, epoch, len(valid)):
+                record[-1] |= {"epochs": epoch, "complete": False}
+                raise optuna.TrialPruned()
+        return table.best(i)[0]
+
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study.optimize(objective, n_trials=trials)
+    best = (-1.0, 0.0)
+    for r in record:  # the search's best so far counts completed trials only, as Optuna's best_trial does
+        if r["complete"] and table.best(r["config"])[0] > best[0]:
+            best = table.best(r["config"])
+        r["best_valid"], r["best_test"] = best
+    return record
+
+
+def combinations(space, epochs: int) -> dict[str, tuple]:
+    """name: (sampler maker(seed), pruner maker())"""
+    tpe5 = lambda seed: SeededByTrial(seed, lambda s: optuna.samplers.TPESampler(seed=s, n_startup_trials=5, constant_liar=True), 5)  # noqa: E731
+    median = lambda warmup: (lambda: make_pruner("median", epochs, {"n_warmup_steps": warmup}))  # noqa: E731
+    halving = lambda rung: (lambda: make_pruner("halving", epochs, {"min_resource": rung}))  # noqa: E731
+    tpe = lambda seed: make_sampler("tpe", seed)  # noqa: E731
+    return {
+        "random, no pruning": (lambda seed: make_sampler("random", seed), lambda: make_pruner("none", epochs)),
+        "tpe, no pruning": (tpe, lambda: make_pruner("none", epochs)),
+        f"space default ({space.sampler}, {space.pruner} {space.pruner_options or ''})".replace(" )", ")"):
+            (lambda seed: make_sampler(space.sampler, seed), lambda: make_pruner(space.pruner, epochs, space.pruner_options)),
+        "tpe, median from epoch 1": (tpe, median(1)),
+        f"tpe, median from epoch {max(2, epochs // 3)}": (tpe, median(max(2, epochs // 3))),
+        f"tpe, median from epoch {max(3, epochs // 2)}": (tpe, median(max(3, epochs // 2))),
+        "tpe, patient median (2 epochs)": (tpe, lambda: optuna.pruners.PatientPruner(make_pruner("median", epochs), patience=2)),
+        "tpe, halving from epoch 1": (tpe, halving(1)),
+        f"tpe, halving from epoch {max(2, epochs // 3)}": (tpe, halving(max(2, epochs // 3))),
+        f"tpe, halving from epoch {max(3, epochs // 2)}": (tpe, halving(max(3, epochs // 2))),
+        f"tpe, hyperband from epoch {max(1, epochs // 3)}": (tpe, lambda: make_pruner("hyperband", epochs)),
+        "tpe 5 start-up trials, no pruning": (tpe5, lambda: make_pruner("none", epochs)),
+        f"tpe 5 start-up, median from epoch {max(2, epochs // 3)}": (tpe5, median(max(2, epochs // 3))),
+        "gp, no pruning": (lambda seed: make_sampler("gp", seed), lambda: make_pruner("none", epochs)),
+    }
+
+
+def summarize(name: str, runs: list[list[dict]], target: float, epochs: int, random_epochs: float) -> str:
+    def at(n: int, key: str) -> float:
+        return statistics.mean(r[min(n, len(r)) - 1][key] for r in runs)
+
+    reach = []
+    for r in runs:
+        hit = next((k for k, t in enumerate(r) if t["best_valid"] >= target - 1e-12), None)
+        reach.append((hit + 1, sum(t["epochs"] for t in r[: hit + 1])) if hit is not None else None)
+    reached = [x for x in reach if x]
+    trials = statistics.mean(x[0] if x else len(runs[0]) + 1 for x in reach)  # not reached: counted as one beyond
+    used = statistics.mean(sum(t["epochs"] for t in r) for r in runs)
+    pruned_best = sum(not any(t["complete"] for t in r if t["config"] == _best_tried(r)) for r in runs)
+    cols = [f"{at(n, 'best_valid'):.4f}/{at(n, 'best_test'):.4f}" for n in CHECKPOINTS]
+    epochs_to = f"{statistics.mean(x[1] for x in reached):6.0f}" if reached else "     -"
+    return (f"{name:42s} " + " ".join(f"{c:>13s}" for c in cols) + f"   {trials:5.1f} {epochs_to} {len(reached):3d}/{len(runs)}"
+            f"   {used:6.0f} ({used / random_epochs:4.0%})   {pruned_best / len(runs):4.0%}")
+
+
+_TABLE: Table | None = None
+
+
+def _best_tried(run: list[dict]) -> int:
+    return max({t["config"] for t in run}, key=lambda i: _TABLE.best(i)[0])
+
+
+def main() -> None:
+    global _TABLE
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("space")
+    parser.add_argument("--table", help="default benchmarks/curves/SPACE.csv")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--only", help="run the combinations whose names contain this text (and random search)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    space = get_space(args.space)
+    _TABLE = table = Table(Path(args.table or Path(__file__).parent / "curves" / f"{space.name}.csv"), space)
+    print(f"{space.name}: {len(table.configs)} recorded configurations of {table.epochs} epochs; best recorded valid "
+          f"{max(table.best(i)[0] for i in range(len(table.configs))):.4f}; {args.seeds} seeds x {args.trials} trials; "
+          f"model-based samplers start with {START} spread trials")
+    results, start = {}, time.perf_counter()
+    for name, (sampler, pruner) in combinations(space, table.epochs).items():
+        if args.only and args.only not in name and not name.startswith("random"):
+            continue
+        results[name] = [replay(table, space, sampler(seed), pruner(), args.trials) for seed in range(args.seeds)]
+    base = results["random, no pruning"]
+    target = statistics.mean(r[-1]["best_valid"] for r in base)
+    random_epochs = statistics.mean(sum(t["epochs"] for t in r) for r in base)
+    print(f"random search's mean best valid after {args.trials} trials (the target): {target:.4f}\n")
+    print(f"{'':42s} " + " ".join(f"{f'after {n} v/test':>13s}" for n in CHECKPOINTS)
+          + f"   {'trials epochs seeds':19s}   {'epochs (of random)':18s} {'best pruned':>11s}")
+    print(f"{'':42s} {'mean best valid and its test metric':41s}   {'to reach the target':19s}")
+    for name, runs in results.items():
+        print(summarize(name, runs, target, table.epochs, random_epochs))
+    print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""How a study searches: the sampler that draws each trial's parameters and the pruner that stops hopeless
+trials, by name (`hpsearch run --sampler tpe|random|gp --pruner median|halving|hyperband|none`).
+
+Trial N's parameters are drawn with a sampler made for it and seeded from (--seed, N): the storage hands
+out each trial number once, so processes that start together on one study, on one machine or on many,
+draw different points, and one process alone draws the same trials from the same data every time. (With
+each process seeded by --seed plus the trials so far, four processes started together ran 12 trials
+with 6 distinct parameter sets.) Each trial keeps its seed as the system attribute `sampler_seed`.
+
+The first START trials of a model-based sampler (tpe, gp) are spread over the space rather than drawn at
+random: each parameter's range is cut into START equal strata and each of those trials takes a different
+one, in an order seeded by (--seed, parameter) (Latin hypercube sampling). Random search's first trials
+would otherwise be exactly TPE's start-up trials.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.samplers import BaseSampler
+
+SEED_ATTR = "sampler_seed"  # a trial's system attribute: the seed its parameters were drawn with
+START = 10  # start-up trials of a model-based sampler
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number` in a study run with --seed `seed`."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _tpe(seed: int) -> BaseSampler:
+    # constant_liar: a trial another worker is running counts as a poor one, so that workers do not
+    # crowd one promising region; with one worker nothing else runs, and it changes nothing
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=START, constant_liar=True)
+
+
+def _gp(seed: int) -> BaseSampler:
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=START)
+
+
+SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], bool]] = {  # name: (maker of a seeded sampler, spread start-up)
+    "tpe": (_tpe, True),
+    "random": (lambda seed: optuna.samplers.RandomSampler(seed=seed), False),
+    "gp": (_gp, True),
+}
+
+# name: (epochs per trial, options) -> pruner. The first rungs come late enough that a configuration which
+# learns slowly at first is not stopped before it shows what it can do (see each space's comment and
+# benchmarks/search_quality.py for the measurements).
+PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "none": lambda epochs, **options: optuna.pruners.NopPruner(),
+    "median": lambda epochs, **options: optuna.pruners.MedianPruner(
+        **{"n_startup_trials": 5, "n_warmup_steps": max(1, epochs // 3), **options}),
+    "halving": lambda epochs, **options: optuna.pruners.SuccessiveHalvingPruner(
+        **{"min_resource": max(1, epochs // 3), "reduction_factor": 3, **options}),
+    "hyperband": lambda epochs, **options: optuna.pruners.HyperbandPruner(
+        **{"min_resource": max(1, epochs // 3), "max_resource": epochs, "reduction_factor": 3, **options}),
+    "wilcoxon": lambda epochs, **options: optuna.pruners.WilcoxonPruner(**{"p_threshold": 0.1, "n_startup_steps": 5, **options}),
+}
+
+
+def make_pruner(name: str, epochs: int, options: dict | None = None) -> optuna.pruners.BasePruner:
+    return PRUNERS[name](epochs, **(options or {}))
+
+
+def make_sampler(name: str, seed: int) -> BaseSampler:
+    make, spread = SAMPLERS[name]
+    return SeededByTrial(seed, make, START if spread else 0)
+
+
+def prune_now(trial: optuna.Trial, step: int, last: int) -> bool:
+    """The pruner's verdict after `step` of `last`, never at the last step: its cost is paid by then.
+    (The median pruner stopped 8 digits trials at their last epoch.)"""
+    return step < last and trial.should_prune()
+
+
+class SeededByTrial(BaseSampler):
+    """Trial N's parameters from a sampler made for it, seeded from (seed, N); the first `start` trials
+    spread over the space (see the module's docstring)."""
+
+    def __init__(self, seed: int, make: Callable[[int], BaseSampler] = _tpe, start: int = START):
+        self._seed, self._make, self._start = seed, make, start
+        self._sampler, self._number = make(seed), -1
+
+    def before_trial(self, study: optuna.Study, trial) -> None:
+        self._number = trial.number
+        seed = trial_seed(self._seed, trial.number)
+        self._sampler = self._make(seed)
+        study._storage.set_trial_system_attr(trial._trial_id, SEED_ATTR, seed)
+        self._sampler.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return {} if trial.number < self._start else self._sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        if trial.number < self._start:
+            return from_unit(spread(self._seed, param_name, trial.number, self._start), param_distribution)
+        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._sampler.reseed_rng()
+
+
+def spread(seed: int, name: str, number: int, n: int) -> float:
+    """Trial `number`'s place in [0, 1) for parameter `name`: the first n trials each take one of n equal
+    strata, in an order seeded by (seed, name), at a random point inside it."""
+    key = zlib.crc32(name.encode())
+    order = np.random.default_rng([seed, key]).permutation(n)
+    return (order[number] + np.random.default_rng([seed, key, number]).random()) / n
+
+
+def from_unit(u: float, distribution):
+    """The value at place u in [0, 1) of a distribution's range (on a log scale for log ones)."""
+    if isinstance(distribution, CategoricalDistribution):
+        return distribution.choices[min(int(u * len(distribution.choices)), len(distribution.choices) - 1)]
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        value = math.exp(math.log(low) + u * (math.log(high) - math.log(low)))
+    else:
+        value = low + u * (high - low)
+    step = distribution.step
+    if step:  # an int distribution's step is 1 or more; a float one's may be set
+        value = low + round((value - low) / step) * step
+    if isinstance(distribution, IntDistribution):
+        value = int(value)
+    return min(max(value, low), high)

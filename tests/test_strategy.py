@@ -1,0 +1,44 @@
+"""How a study searches: start-up trials spread over the space, samplers and pruners by name, kept by a study."""
+
+import math
+
+import optuna
+import pytest
+from conftest import TINY_SPACE
+
+from search.study.run import RunOptions, run
+from search.study.strategy import START, make_sampler, prune_now
+from spaces import get_space
+from trainers.data import DataError
+
+
+def first_lrs(sampler) -> list[float]:
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: t.suggest_float("lr", 1e-5, 1e-2, log=True), n_trials=START)
+    return [t.params["lr"] for t in study.trials]
+
+
+def test_the_start_up_trials_take_one_stratum_each_and_are_not_random_searchs():
+    spread = first_lrs(make_sampler("tpe", seed=0))
+    strata = sorted(int(START * (math.log(v) - math.log(1e-5)) / (math.log(1e-2) - math.log(1e-5))) for v in spread)
+    assert strata == list(range(START))  # each tenth of the log range once
+    assert first_lrs(make_sampler("tpe", seed=0)) == spread  # reproducible
+    assert not set(spread) & set(first_lrs(make_sampler("random", seed=0)))
+
+
+def test_no_trial_is_pruned_at_its_last_step():
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    trial.report(0.1, 5)  # far below the threshold: the pruner says stop
+    assert trial.should_prune() and prune_now(trial, 4, 5) and not prune_now(trial, 5, 5)
+
+
+def test_a_resumed_study_keeps_its_sampler_and_pruner(tiny_images, tmp_path):
+    options = dict(space=get_space(str(TINY_SPACE)), storage=f"sqlite:///{tmp_path / 'studies.db'}", study_name="tiny",
+                   data=str(tiny_images), epochs=1, progress=False)
+    run(RunOptions(trials=1, sampler="random", pruner="halving", **options))
+    run(RunOptions(trials=2, **options))  # no choice given: the study's own
+    study = optuna.load_study(study_name="tiny", storage=options["storage"])
+    assert study.user_attrs["search"] == {"sampler": "random", "pruner": "halving"} and len(study.trials) == 2
+    with pytest.raises(DataError, match="study 'tiny' searches with --pruner halving: it keeps it; to try median"):
+        run(RunOptions(trials=3, pruner="median", **options))
