@@ -73,6 +73,36 @@ def in_trial(name: str, batch: int, data, space, epochs: int) -> float:
     return epochs * len(data.splits["train"]) / (time.perf_counter() - start)
 
 
+def fixed_cost(device: torch.device, trials: int = 6) -> dict[str, float]:
+    """Seconds per trial that are not training, per model: the median wall time of trials of one epoch on 30
+    tiny images, stored as hpsearch stores every trial (notes, pictures, weights and card, an epoch checkpoint)."""
+    import statistics
+    import tempfile
+
+    import numpy as np
+    import optuna
+    from PIL import Image
+
+    from search.study.run import RunOptions, run
+    from spaces import Space
+
+    folder = Path(tempfile.mkdtemp(prefix="hpsearch-fixed-cost-"))
+    rng = np.random.default_rng(0)
+    for n in range(30):
+        (folder / "images" / f"c{n % 3}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / "images" / f"c{n % 3}" / f"{n}.png")
+    costs = {}
+    for name in MODELS:
+        space = Space(name=f"fixed-{name}", task="classify", data=str(folder / "images"), summary="", image_size=32, epochs=1,
+                      suggest=lambda t, name=name: {"model": name, "batch_size": 8, "lr": t.suggest_float("lr", 1e-4, 1e-3, log=True)})
+        storage = f"sqlite:///{folder / 'studies.db'}"
+        run(RunOptions(space=space, storage=storage, study_name=space.name, trials=trials, device=str(device), keep=trials,
+                       checkpoint_every=0, progress=False))
+        done = optuna.load_study(study_name=space.name, storage=storage).trials
+        costs[name] = statistics.median((t.datetime_complete - t.datetime_start).total_seconds() for t in done[1:])
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -90,6 +120,9 @@ def main() -> None:
             limit = synthetic(model, batch, space.image_size, len(data.class_names), device, args.steps)
             reached = in_trial(model, batch, data, space, args.epochs)
             print(f"{model:16s} {batch:5d} {limit:9.0f}/s {reached:9.0f}/s {reached / limit:12.0%}", flush=True)
+    print("\nfixed cost per trial (median wall time of 1-epoch trials on 30 images, every file stored):")
+    for model, seconds in fixed_cost(device).items():
+        print(f"{model:16s} {seconds:6.2f} s")
 
 
 if __name__ == "__main__":

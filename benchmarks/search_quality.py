@@ -108,28 +108,30 @@ def replay(table: Table, space, sampler, pruner, trials: int) -> list[dict]:
 
 
 def combinations(space, epochs: int) -> dict[str, tuple]:
-    """name: (sampler maker(seed), pruner maker())"""
-    tpe5 = lambda seed: SeededByTrial(seed, lambda s: optuna.samplers.TPESampler(seed=s, n_startup_trials=5, constant_liar=True), 5)  # noqa: E731
-    median = lambda warmup: (lambda: make_pruner("median", epochs, {"n_warmup_steps": warmup}))  # noqa: E731
-    halving = lambda rung: (lambda: make_pruner("halving", epochs, {"min_resource": rung}))  # noqa: E731
-    tpe = lambda seed: make_sampler("tpe", seed)  # noqa: E731
-    return {
-        "random, no pruning": (lambda seed: make_sampler("random", seed), lambda: make_pruner("none", epochs)),
-        "tpe, no pruning": (tpe, lambda: make_pruner("none", epochs)),
-        f"space default ({space.sampler}, {space.pruner} {space.pruner_options or ''})".replace(" )", ")"):
-            (lambda seed: make_sampler(space.sampler, seed), lambda: make_pruner(space.pruner, epochs, space.pruner_options)),
-        "tpe, median from epoch 1": (tpe, median(1)),
-        f"tpe, median from epoch {max(2, epochs // 3)}": (tpe, median(max(2, epochs // 3))),
-        f"tpe, median from epoch {max(3, epochs // 2)}": (tpe, median(max(3, epochs // 2))),
-        "tpe, patient median (2 epochs)": (tpe, lambda: optuna.pruners.PatientPruner(make_pruner("median", epochs), patience=2)),
-        "tpe, halving from epoch 1": (tpe, halving(1)),
-        f"tpe, halving from epoch {max(2, epochs // 3)}": (tpe, halving(max(2, epochs // 3))),
-        f"tpe, halving from epoch {max(3, epochs // 2)}": (tpe, halving(max(3, epochs // 2))),
-        f"tpe, hyperband from epoch {max(1, epochs // 3)}": (tpe, lambda: make_pruner("hyperband", epochs)),
-        "tpe 5 start-up trials, no pruning": (tpe5, lambda: make_pruner("none", epochs)),
-        f"tpe 5 start-up, median from epoch {max(2, epochs // 3)}": (tpe5, median(max(2, epochs // 3))),
-        "gp, no pruning": (lambda seed: make_sampler("gp", seed), lambda: make_pruner("none", epochs)),
-    }
+    """name: (sampler maker(seed), pruner maker()): random search, the space's default, and a grid of samplers
+    (TPE with 10 or 5 start-up trials, multivariate TPE, GP) by pruners (none, median, successive halving and
+    Hyperband with their first rung at several epochs, a patient median)."""
+    def tpe(start: int, multivariate: bool = False):
+        make = lambda s: optuna.samplers.TPESampler(seed=s, n_startup_trials=start, constant_liar=True,  # noqa: E731
+                                                    multivariate=multivariate, group=multivariate)
+        return lambda seed: SeededByTrial(seed, make, start)
+
+    samplers = {"tpe": tpe(START), "tpe 5 start-up": tpe(5), "multivariate tpe 5 start-up": tpe(5, True),
+                "gp": lambda seed: make_sampler("gp", seed)}
+    rungs = sorted({1, max(2, epochs // 3), max(3, epochs // 2)})
+    pruners = {"no pruning": lambda: make_pruner("none", epochs)}
+    for name in ("median", "halving"):
+        for rung in rungs:
+            option = {"median": "n_warmup_steps", "halving": "min_resource"}[name]
+            pruners[f"{name} from epoch {rung}"] = lambda name=name, option=option, rung=rung: make_pruner(name, epochs, {option: rung})
+    for rung in rungs[:2]:
+        pruners[f"hyperband from epoch {rung}"] = lambda rung=rung: make_pruner("hyperband", epochs, {"min_resource": rung})
+    pruners["patient median (2 epochs)"] = lambda: optuna.pruners.PatientPruner(make_pruner("median", epochs), patience=2)
+    default = f"space default: {space.sampler}, {space.pruner} {space.pruner_options or ''}".strip()
+    grid = {"random, no pruning": (lambda seed: make_sampler("random", seed), lambda: make_pruner("none", epochs)),
+            default: (lambda seed: make_sampler(space.sampler, seed), lambda: make_pruner(space.pruner, epochs, space.pruner_options))}
+    grid |= {f"{s}, {p}": (sampler, pruner) for s, sampler in samplers.items() for p, pruner in pruners.items()}
+    return grid
 
 
 def summarize(name: str, runs: list[list[dict]], target: float, epochs: int, random_epochs: float) -> str:
@@ -146,7 +148,7 @@ def summarize(name: str, runs: list[list[dict]], target: float, epochs: int, ran
     pruned_best = sum(not any(t["complete"] for t in r if t["config"] == _best_tried(r)) for r in runs)
     cols = [f"{at(n, 'best_valid'):.4f}/{at(n, 'best_test'):.4f}" for n in CHECKPOINTS]
     epochs_to = f"{statistics.mean(x[1] for x in reached):6.0f}" if reached else "     -"
-    return (f"{name:42s} " + " ".join(f"{c:>13s}" for c in cols) + f"   {trials:5.1f} {epochs_to} {len(reached):3d}/{len(runs)}"
+    return (f"{name:50s} " + " ".join(f"{c:>13s}" for c in cols) + f"   {trials:5.1f} {epochs_to} {len(reached):3d}/{len(runs)}"
             f"   {used:6.0f} ({used / random_epochs:4.0%})   {pruned_best / len(runs):4.0%}")
 
 
@@ -182,9 +184,9 @@ def main() -> None:
     target = statistics.mean(r[-1]["best_valid"] for r in base)
     random_epochs = statistics.mean(sum(t["epochs"] for t in r) for r in base)
     print(f"random search's mean best valid after {args.trials} trials (the target): {target:.4f}\n")
-    print(f"{'':42s} " + " ".join(f"{f'after {n} v/test':>13s}" for n in CHECKPOINTS)
+    print(f"{'':50s} " + " ".join(f"{f'after {n} v/test':>13s}" for n in CHECKPOINTS)
           + f"   {'trials epochs seeds':19s}   {'epochs (of random)':18s} {'best pruned':>11s}")
-    print(f"{'':42s} {'mean best valid and its test metric':41s}   {'to reach the target':19s}")
+    print(f"{'':50s} {'mean best valid and its test metric':41s}   {'to reach the target':19s}")
     for name, runs in results.items():
         print(summarize(name, runs, target, table.epochs, random_epochs))
     print(f"\n{time.perf_counter() - start:.0f} s")

@@ -16,6 +16,7 @@ import optuna
 
 from search.errors import Stop
 from search.study.keep import KEEP
+from search.study.resume import CHECKPOINT_EVERY
 from search.study.strategy import PRUNERS, SAMPLERS
 from search.storage import (
     DEFAULT_STORAGE, STORAGE_WAIT, artifact_store, default_artifacts_dir, load_study, open_storage,
@@ -49,6 +50,7 @@ def cmd_run(args) -> int:
         heartbeat=args.heartbeat,
         storage_wait=args.storage_wait,
         keep=args.keep,
+        checkpoint_every=args.checkpoint_every,
         sampler=args.sampler,
         pruner=args.pruner,
         jobs=args.jobs,
@@ -235,6 +237,9 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--keep", type=int, default=KEEP, metavar="K",
                       help=f"keep the weights of the K best trials, removing those of a trial that falls out of them "
                            f"(default {KEEP}); their pictures and notes stay")
+    run_.add_argument("--checkpoint-every", type=float, default=CHECKPOINT_EVERY, metavar="SECONDS",
+                      help=f"write a trial's epoch checkpoint after at least this much training since the last one "
+                           f"(default {CHECKPOINT_EVERY}; 0: after every epoch): a crash costs at most this much work")
     run_.add_argument("--storage-wait", type=float, default=STORAGE_WAIT, metavar="SECONDS",
                       help=f"how long a worker waits for a database that went away before it stops with exit code 3 "
                            f"(default {STORAGE_WAIT}); the same command then continues the study")

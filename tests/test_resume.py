@@ -26,7 +26,7 @@ from search.storage import artifact_store, open_storage
 RUN = ["run", "--space", TINY_SPACE, "--quiet"]
 # Tests that kill a worker need its trial noticed soon: 3 heartbeats of 2 s. The others keep a heartbeat
 # that a worker starved of CPU on a busy machine does not miss (a 1 s heartbeat failed live trials there).
-KILLED = ["--heartbeat", 2]
+KILLED = ["--heartbeat", 2, "--checkpoint-every", 0]  # and a checkpoint after every epoch
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -105,7 +105,7 @@ def test_sqlite_a_killed_run_resumes_its_trial_from_its_checkpoint_when_run_agai
 
 def test_ctrl_c_fails_the_trial_and_the_same_command_continues_it(tmp_path):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    args = [*RUN, "--trials", 1, "--epochs", 3]
+    args = [*RUN, "--checkpoint-every", 0, "--trials", 1, "--epochs", 3]
     worker = start(*args, cwd=tmp_path)
     interrupted = stop_mid_trial(worker, storage, sig=signal.SIGINT)
     said = worker.stdout.read().strip().splitlines()

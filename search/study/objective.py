@@ -25,7 +25,8 @@ from search.review.notes import trial_note
 from search.study.keep import KEEP, among_best
 from search.study.strategy import prune_now
 from search.study.resume import (
-    UnreadableCheckpoint, checkpoint_id, first_attempt, is_surplus, load_checkpoint, retry, save_checkpoint, system_attrs,
+    CHECKPOINT_EVERY, UnreadableCheckpoint, checkpoint_id, every, first_attempt, is_surplus, load_checkpoint, retry,
+    save_checkpoint, system_attrs,
 )
 from search.errors import StorageLost
 from spaces import Space
@@ -98,9 +99,11 @@ def failure_reason(err: Exception) -> str:
 class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
-    def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP, **options):
+    def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP,
+                 checkpoint_every: float = CHECKPOINT_EVERY, **options):
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
+        self.checkpoint_every = checkpoint_every
         self.taken_over: int | None = None  # this worker's trial that another failed as stale, and retries
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -141,7 +144,7 @@ class Objective:
                 trial.set_user_attr("resumed_from_epoch", resume["epoch"])
                 for epoch, metrics in enumerate(resume["history"], 1):
                     report(epoch, metrics)
-            save = (lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
+            save = every(self.checkpoint_every, lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
             result = fit(config, self.data, task, metric, report, self.progress, checkpoint=save, resume=resume)
             value = result.best[f"valid_{metric}"]
             outcome = f"complete, valid {metric} {value:.4f} {result.where}"

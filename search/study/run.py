@@ -31,7 +31,9 @@ from search.storage import (
 )
 from search.study.keep import KEEP, drop_weights_outside_best
 from search.study.objective import SURPLUS, Objective, TrialFailed, failure_reason, make_config, plural
-from search.study.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough
+from search.study.resume import (
+    CHECKPOINT_EVERY, FINISHED, fail_stale_trials, remove_finished_checkpoints, stop_when_enough,
+)
 from search.study.strategy import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.winner import evaluate
 from search.winner.models import load_predictor, top_trials
@@ -65,6 +67,7 @@ class RunOptions:
     heartbeat: int = 30  # seconds; a trial silent for three heartbeats is failed and retried
     storage_wait: float = STORAGE_WAIT  # seconds a lost database is waited for before the worker stops
     keep: int = KEEP  # the weights of this many best trials are kept
+    checkpoint_every: float = CHECKPOINT_EVERY  # seconds of training between a trial's epoch checkpoints (0: every epoch)
     sampler: str | None = None  # None: as the study recorded, or the space says
     pruner: str | None = None
     jobs: int = 1  # worker processes on this machine
@@ -80,6 +83,7 @@ class RunOptions:
         words += ["--pretrained"] if self.pretrained and not self.weights else []
         words += ["--storage-wait", f"{self.storage_wait:g}"] if self.storage_wait != STORAGE_WAIT else []
         words += ["--keep", str(self.keep)] if self.keep != KEEP else []
+        words += ["--checkpoint-every", f"{self.checkpoint_every:g}"] if self.checkpoint_every != CHECKPOINT_EVERY else []
         words += [w for flag, value in (("--sampler", self.sampler), ("--pruner", self.pruner)) if value for w in (flag, value)]
         return words + ["--seed", str(self.seed), "--storage", without_password(self.storage), "--study", self.study_name]
 
@@ -138,7 +142,7 @@ def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, sto
     study.sampler = make_sampler(choices["sampler"], opts.seed)
     data = to_device(prepared, get_task(space.task), device)
     objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, keep=opts.keep,
-                          **options)
+                          checkpoint_every=opts.checkpoint_every, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
