@@ -250,8 +250,9 @@ def test_postgres_stopped_for_10_seconds_while_two_workers_run_and_both_go_on(po
         assert said.count("hpsearch: lost the storage at") == 1 and "waiting up to 60 s" in said, said
         assert said.count("hpsearch: the storage is back after") == 1 and "Traceback" not in said, said
     everything = trials(storage)
-    assert [t.number for t in everything if t.state in FINISHED] == [0, 1]
-    assert all(t.state in FINISHED for t in everything)  # none failed, running or waiting: nothing retried
+    shown = [(t.number, t.state.name, t.user_attrs.get("fail_reason"), t.system_attrs) for t in everything], outputs
+    assert [t.number for t in everything if t.state in FINISHED] == [0, 1], shown
+    assert all(t.state in FINISHED for t in everything), shown  # none failed, running or waiting: nothing retried
     for t in everything:  # every epoch reported once, in order: none trained twice
         assert sorted(t.intermediate_values) == list(range(1, t.user_attrs["epochs_run"] + 1))
 
