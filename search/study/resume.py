@@ -104,7 +104,9 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
         fresh = copy.deepcopy(trial)
         fresh.user_attrs = {}
-        RetryHeartbeatStaleTrialCallback()(study, fresh)
+        with warnings.catch_warnings():  # Optuna marks it experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            RetryHeartbeatStaleTrialCallback()(study, fresh)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
