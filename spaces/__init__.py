@@ -34,7 +34,7 @@ class Space:
     pretrained: bool = False  # ImageNet weights for timm models (needs them offline: --weights)
     trainable_blocks: int | None = None  # with pretrained weights: last N blocks train, the rest freeze
     sampler: str = "tpe"  # a name of search.study.strategy.SAMPLERS
-    pruner: str = "median"  # a name of search.study.strategy.PRUNERS
+    pruner: str = "patient"  # a name of search.study.strategy.PRUNERS
     pruner_options: dict = field(default_factory=dict)  # its keyword arguments, beside those it derives from the epochs
     fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary
     # region of interest: left, top, right, bottom fractions, or "manifest": each image's own box from the manifest
