@@ -15,6 +15,8 @@ benchmark: install-dev
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/artifacts.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/search_quality.py checkbox
+	$(BIN)/python benchmarks/search_quality.py digits
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

@@ -102,10 +102,10 @@ def _from_folder(root: Path) -> _Found:
         raise DataError(f"no class folders in {root}: put each class's images in a folder named after the class")
     empty = []
     for class_dir in class_dirs:
-        found = [p for p in sorted(class_dir.rglob("*"))
-                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
-        items += [(p, p.relative_to(root).as_posix(), class_dir.name, None, {}) for p in found]
-        empty += [] if any(p.suffix.lower() in EXTENSIONS for p in found) else [class_dir]
+        found = [(p, p.relative_to(root)) for p in sorted(class_dir.rglob("*"))]
+        found = [(p, rel) for p, rel in found if not any(part.startswith(".") for part in rel.parts) and p.is_file()]
+        items += [(p, rel.as_posix(), class_dir.name, None, {}) for p, rel in found]
+        empty += [] if any(p.suffix.lower() in EXTENSIONS for p, _ in found) else [class_dir]
     if empty and len(empty) < len(class_dirs):  # quietly, a classifier with a class fewer would be trained
         raise DataError(f"class folder {empty[0]} holds no images: add images of {empty[0].name!r} or remove the folder")
     return _Found(root, items, skipped)

@@ -24,7 +24,9 @@ def digests(paths: list[Path]) -> list[str]:
     """Each file's content digest, in order. A file whose path, size and modification time are remembered is
     not read; the others are hashed (threads: reading and hashing let go of the GIL) and remembered."""
     stats = [os.stat(p) for p in paths]
-    keys = [(str(Path(p).resolve()), s.st_size, s.st_mtime_ns) for p, s in zip(paths, stats)]
+    # absolute paths, not resolved ones: resolving each path took 1.8 of the 4.7 s of a second look at
+    # 100,000 files, and a renamed link costs at most one more reading of the files
+    keys = [(os.path.abspath(p), s.st_size, s.st_mtime_ns) for p, s in zip(paths, stats)]
     with _open() as db:
         known = {(path, size, mtime): digest for path, size, mtime, digest in db.execute("SELECT path, size, mtime_ns, digest FROM digests")}
     new = [i for i, key in enumerate(keys) if key not in known]
