@@ -69,7 +69,7 @@ def cmd_spaces(args) -> int:
         print(f"{space.name:12s} {space.task:10s} {space.summary}")
         print(f"{'':23s} --data: {space.data_format or get_task(space.task).data_format} (built in: {space.data})")
         crop = f", region {space.crop}" if isinstance(space.crop, tuple) else ", each image cut to its box" if space.crop else ""
-        print(f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}")
+        print(f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}; {space.sampler} sampler, {space.pruner} pruner")
         print(f"{'':23s} {describe_space(space)}")
     return 0
 
@@ -207,6 +207,12 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search for PyTorch image models.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def artifacts_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+
+    def device_flag(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+
     def command(name: str, fn, help: str, study_help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(fn=fn)
@@ -219,11 +225,11 @@ def parser() -> argparse.ArgumentParser:
     run_.add_argument("--trials", type=int, default=50, help="finished trials the study should have in total (default 50)")
     run_.add_argument("--data", help="a folder of class folders, or a CSV manifest path,label[,split] (default: the space's data)")
     run_.add_argument("--epochs", type=int, help="epochs per trial, overriding the space's (for quick runs)")
-    run_.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    device_flag(run_)
     run_.add_argument("--seed", type=int, default=0, help="seed of the split, the sampler and training (default 0)")
     run_.add_argument("--pretrained", action="store_true", help="start timm models from ImageNet weights")
     run_.add_argument("--weights", help="a weights file, or a folder of <model>.safetensors files; implies --pretrained")
-    run_.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    artifacts_flag(run_)
     run_.add_argument("--quiet", action="store_true", help="no progress bars")
     run_.add_argument("--new-study", metavar="NAME", help="start a new study of this name (refused if it exists)")
     run_.add_argument("--jobs", type=int, default=1, help="worker processes on this machine, sharing the study (default 1)")
@@ -248,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     spaces = commands.add_parser("spaces", help="list the search spaces", description="list the search spaces")
     spaces.set_defaults(fn=cmd_spaces)
     best = command("best", cmd_best, "show the best trial's parameters, metrics and model files", "study name (default: the only one)")
-    best.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    artifacts_flag(best)
     best.add_argument("--out", help="copy the best trial's files into this folder under their own names (model.safetensors, ...)")
     status = command("status", cmd_status, "trials by state, the best so far, trials per hour, time left", "study name (default: the only one)")
     status.add_argument("--trials", type=int, help="the finished trials wanted (default: what the last run asked for)")
@@ -258,21 +264,21 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("onnx", "torchscript"), help="export a trained model in this format")
     export.add_argument("--out", help="with --format: the folder to write the model and its model.json into")
     export.add_argument("--trial", type=int, help="with --format: the trial whose model (default: the best)")
-    export.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    artifacts_flag(export)
     export.add_argument("--data", help="with --format: the study's images, where they moved (checked on its test split)")
     predict = command("predict", cmd_predict, "predict image files with the best model, or the average of the K best",
                       "study name (default: the only one)")
     predict.add_argument("images", nargs="+", help="image files, or folders of them")
     predict.add_argument("--out", default="predictions.csv", help="the CSV file to write (default predictions.csv)")
     predict.add_argument("--ensemble", type=int, default=1, metavar="K", help="average the K best trials' answers (default 1)")
-    predict.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
-    predict.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    device_flag(predict)
+    artifacts_flag(predict)
     evaluate = command("evaluate", cmd_evaluate, "the train/valid/test table of the K best trials' ensemble beside the best trial's",
                        "study name (default: the only one)")
     evaluate.add_argument("--ensemble", type=int, default=5, metavar="K", help="average the K best trials (default 5)")
     evaluate.add_argument("--data", help="the study's images, where they moved")
-    evaluate.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
-    evaluate.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    device_flag(evaluate)
+    artifacts_flag(evaluate)
     serve = command("serve", cmd_serve, "serve the best model (or the K best, or the steel cascade) over REST",
                     "study name (default: the only one)")
     serve.add_argument("--ensemble", type=int, default=1, metavar="K", help="average the K best trials' answers (default 1)")
@@ -284,18 +290,18 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-bytes", type=int, default=10_000_000, help="the largest request body, in bytes (default 10 MB)")
     serve.add_argument("--max-files", type=int, default=32, help="the most images in one request (default 32)")
     serve.add_argument("--max-pixels", type=int, default=89_478_485, help="the most pixels in one image (default PIL's 89,478,485)")
-    serve.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
-    serve.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    device_flag(serve)
+    artifacts_flag(serve)
     report = command("report", cmd_report, "write a self-contained HTML page about a study", "study name (default: the only one)")
     report.add_argument("--out", required=True, help="folder to write index.html into")
-    report.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    artifacts_flag(report)
     dashboard = commands.add_parser("dashboard", help="serve optuna-dashboard on the storage, with the artifacts",
                                     description="serve optuna-dashboard on the storage, with the artifacts")
     dashboard.set_defaults(fn=cmd_dashboard)
     dashboard.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     dashboard.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    dashboard.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
+    artifacts_flag(dashboard)
     cascade = commands.add_parser("cascade", help="find defects with the best models of three steel studies",
                                   description="is there a defect? which types? where? with the best trial of each of "
                                               "three studies; writes Severstal's CSV (ImageId,ClassId,EncodedPixels)")
@@ -305,8 +311,8 @@ def parser() -> argparse.ArgumentParser:
     cascade.add_argument("--storage", default=DEFAULT_STORAGE, help=f"Optuna storage URL (default {DEFAULT_STORAGE})")
     cascade.add_argument("--studies", default=",".join(STUDIES),
                          help=f"the defect, types and masks studies, comma-separated (default {','.join(STUDIES)})")
-    cascade.add_argument("--artifacts", help="folder of the artifact store (default: artifacts/ beside the database)")
-    cascade.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda when available)")
+    artifacts_flag(cascade)
+    device_flag(cascade)
     cascade.add_argument("--truth", help="Severstal's CSV of the true masks: also print the predictions' Dice against it")
     copy = commands.add_parser("copy", help="copy a study to another storage, with its notes and artifact files",
                                description="copy a study to another storage, with its notes and artifact files; "

@@ -8,7 +8,6 @@ import random
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import optuna
@@ -22,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
 
 from search.errors import StorageLost
+from search.study.strategy import experimental
 from trainers.data import DataError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -97,8 +97,7 @@ def _sqlite_for_several_processes(storage: RDBStorage) -> None:
 def _rdb_storage(url: str, options: dict, attempts: int = 5) -> RDBStorage:
     for attempt in range(attempts):
         try:
-            with warnings.catch_warnings():  # the heartbeat is marked experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with experimental():  # the heartbeat
                 return RDBStorage(url, **options)
         except SQLAlchemyError as err:
             # workers started together on an empty database all create its tables: one wins, the others

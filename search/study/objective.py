@@ -243,7 +243,6 @@ class Objective:
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
 
-
     def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
         truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()
         predicted = result.valid_outputs.argmax(1).numpy()

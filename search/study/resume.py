@@ -9,12 +9,13 @@ import copy
 import io
 import re
 import time
-import warnings
 
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
+
+from search.study.strategy import experimental
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CHECKPOINT_EVERY = 30  # seconds of training between epoch checkpoints, at most: what a crash can cost
@@ -104,15 +105,13 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
         fresh = copy.deepcopy(trial)
         fresh.user_attrs = {}
-        with warnings.catch_warnings():  # Optuna marks it experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with experimental():
             RetryHeartbeatStaleTrialCallback()(study, fresh)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
     """Fail the running trials whose worker stopped sending heartbeats; `retry` queues them again."""
-    with warnings.catch_warnings():  # Optuna marks it experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental():
         optuna.storages.fail_stale_trials(study)
 
 

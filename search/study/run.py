@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,9 +118,7 @@ def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, sto
             device: torch.device, options: dict) -> dict | None:
     space = opts.space
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
-    with warnings.catch_warnings():  # Optuna marks some pruners (Wilcoxon) and samplers (GP) experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        pruner = make_pruner(choices["pruner"], opts.epochs or space.epochs, pruner_options)
+    pruner = make_pruner(choices["pruner"], opts.epochs or space.epochs, pruner_options)
     study = optuna.create_study(storage=storage, study_name=opts.study_name, direction="maximize", load_if_exists=True,
                                 pruner=pruner)
     study.set_user_attr("search", choices)

@@ -19,6 +19,7 @@ import math
 import warnings
 import zlib
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import numpy as np
 import optuna
@@ -27,6 +28,15 @@ from optuna.samplers import BaseSampler
 
 SEED_ATTR = "sampler_seed"  # a trial's system attribute: the seed its parameters were drawn with
 START = 5  # start-up trials of a model-based sampler: with 10, multivariate TPE needed 16.6 and 23.1 trials (above)
+
+
+@contextmanager
+def experimental():
+    """Optuna marks some of what we use experimental (multivariate TPE, Wilcoxon, the heartbeat's retries):
+    chosen on purpose, and no news to a user."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -41,13 +51,13 @@ def _tpe(seed: int) -> BaseSampler:
     # spaces whose parameters depend on others' choices (drillbit's hidden widths) are split by them.
     # constant_liar: a trial another worker is running counts as a poor one, so that workers do not
     # crowd one promising region; with one worker nothing else runs, and it changes nothing
-    with warnings.catch_warnings():  # Optuna marks multivariate and group experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental():
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=START, multivariate=True, group=True, constant_liar=True)
 
 
 def _gp(seed: int) -> BaseSampler:
-    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=START)
+    with experimental():
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=START)
 
 
 SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], bool]] = {  # name: (maker of a seeded sampler, spread start-up)
@@ -76,7 +86,8 @@ PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
 
 
 def make_pruner(name: str, epochs: int, options: dict | None = None) -> optuna.pruners.BasePruner:
-    return PRUNERS[name](epochs, **(options or {}))
+    with experimental():
+        return PRUNERS[name](epochs, **(options or {}))
 
 
 def make_sampler(name: str, seed: int) -> BaseSampler:
