@@ -84,6 +84,16 @@ def test_other_images_are_refused_and_nothing_stored_is_lost(tiny_images, tmp_pa
     assert taken.returncode == 2 and "study 'fewer' already exists" in taken.stderr
 
 
+def test_a_worker_joining_while_the_first_records_the_study_checks_nothing_it_has_not_recorded(tiny_images, tmp_path):
+    # A worker started beside the study's first one may find the study with its search choices but no data
+    # recorded yet: it must treat the data as new, not fail looking for the recorded fingerprint.
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    half_made = optuna.create_study(storage=storage, study_name="tiny", direction="maximize")
+    half_made.set_user_attr("search", {"sampler": "tpe", "pruner": "patient"})
+    hpsearch("run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials", 1, cwd=tmp_path)
+    assert optuna.load_study(study_name="tiny", storage=storage).user_attrs["data"]["images"] == 36
+
+
 def test_bad_input_gives_one_line_before_any_work(tmp_path):
     missing = hpsearch("run", "--space", "checkbox", "--data", tmp_path / "nope", cwd=tmp_path, check=False)
     assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [

@@ -260,7 +260,9 @@ def checked_data(opts: RunOptions, attrs: dict, store) -> Prepared:
     if space.pretrained if opts.pretrained is None else opts.pretrained:
         check_weights(space, opts.weights)
     found = discover(resolve_source(source))
-    recorded = {**attrs.get("data", {}), "splits_artifact": attrs.get("splits_artifact")} if attrs else {}
+    # Only "data" says the data was recorded: a worker starting beside the study's first one may see its
+    # other attributes (the space) before it (CI saw a KeyError from exactly that, 1 run in many).
+    recorded = {**attrs["data"], "splits_artifact": attrs.get("splits_artifact")} if "data" in attrs else {}
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
             f"study {opts.study_name!r} was run on other images than {source} now holds "
