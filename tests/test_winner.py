@@ -213,7 +213,7 @@ def test_bad_requests_get_their_4xx_quickly_and_the_server_goes_on(study, server
     start = time.monotonic()
     status = raw_request(server, f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
                                  f"Content-Length: 100000000\r\n\r\n", bytes(65536))
-    assert status.startswith("HTTP/1.1 413") and time.monotonic() - start < 1
+    assert status.startswith("HTTP/1.1 413") and time.monotonic() - start < 5  # reading the body would wait 10 s for the rest
     status = raw_request(server, f"GET /healthz HTTP/1.1\r\nHost: evil.example:{host.split(':')[1]}\r\n\r\n", b"")
     assert status.startswith("HTTP/1.1 403")  # DNS rebinding, as the dashboard refuses it
     assert urllib.request.urlopen(f"{server}/healthz", timeout=5).status == 200
