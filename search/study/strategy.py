@@ -46,8 +46,8 @@ def trial_seed(seed: int, number: int) -> int:
 
 def _tpe(seed: int) -> BaseSampler:
     # multivariate: the parameters' joint density (a good lr depends on the model and the batch size); on
-    # the recorded curves it reached random search's 50-trial best in 11.3 trials on checkbox and 21.7 on
-    # digits, univariate TPE in 21.4 and 32.8 (benchmarks/search_quality.py, 20 seeds). group: the
+    # the recorded curves it reached random search's 50-trial best in 11.3 trials on checkbox and 13.7 on
+    # digits, univariate TPE in 21.4 and 20.1 (benchmarks/search_quality.py, 20 seeds). group: the
     # spaces whose parameters depend on others' choices (drillbit's hidden widths) are split by them.
     # constant_liar: a trial another worker is running counts as a poor one, so that workers do not
     # crowd one promising region; with one worker nothing else runs, and it changes nothing
