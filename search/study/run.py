@@ -260,8 +260,8 @@ def checked_data(opts: RunOptions, attrs: dict, store) -> Prepared:
     if space.pretrained if opts.pretrained is None else opts.pretrained:
         check_weights(space, opts.weights)
     found = discover(resolve_source(source))
-    # Only "data" says the data was recorded: a worker starting beside the study's first one may see its
-    # other attributes (the space) before it (CI saw a KeyError from exactly that, 1 run in many).
+    # Only "data" says the data was recorded: a worker started beside the study's first one may find the
+    # study with its search choices but no data yet (four workers started at once hit that in CI).
     recorded = {**attrs["data"], "splits_artifact": attrs.get("splits_artifact")} if "data" in attrs else {}
     if recorded and recorded["fingerprint"] != found.fingerprint:
         raise DataError(
