@@ -28,7 +28,7 @@ from optuna.samplers import BaseSampler
 
 SEED_ATTR = "sampler_seed"  # a trial's system attribute: the seed its parameters were drawn with
 # start-up trials of a model-based sampler: with 10, multivariate TPE reached random search's best on the recorded
-# curves in 35.0 and 13.4 trials (checkbox, digits), with 5 in 24.5 and 13.7
+# curves in 23.8 and 13.4 trials (checkbox, digits), with 5 in 19.4 and 13.7
 START = 5
 
 
@@ -48,8 +48,8 @@ def trial_seed(seed: int, number: int) -> int:
 
 def _tpe(seed: int) -> BaseSampler:
     # multivariate: the parameters' joint density (a good lr depends on the model and the batch size); on
-    # the recorded curves it reached random search's 50-trial best in 24.5 trials on checkbox and 13.7 on
-    # digits, univariate TPE in 36.8 and 20.1 (benchmarks/search_quality.py, 20 seeds). group: the
+    # the recorded curves it reached random search's 50-trial best in 19.4 trials on checkbox and 13.7 on
+    # digits, univariate TPE in 23.6 and 20.1 (benchmarks/search_quality.py, 20 seeds). group: the
     # spaces whose parameters depend on others' choices (drillbit's hidden widths) are split by them.
     # constant_liar: a trial another worker is running counts as a poor one, so that workers do not
     # crowd one promising region; with one worker nothing else runs, and it changes nothing
