@@ -22,7 +22,7 @@ import optuna
 
 from search.study.objective import Objective
 from search.review.report import space_distributions
-from search.storage import artifact_store
+from search.storage import Location
 from trainers.loop import pick_device
 from spaces import get_space
 from trainers.prepare import prepare, to_device
@@ -54,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         without = Objective(space, data, None, epochs=args.epochs, progress=False)
-        with_files = Objective(space, data, artifact_store(f"sqlite:///{folder / 'x.db'}"), epochs=args.epochs, progress=False)
+        with_files = Objective(space, data, Location(f"sqlite:///{folder / 'x.db'}").artifact_store(), epochs=args.epochs, progress=False)
         trial_seconds(without, folder, "warm-a")  # imports and first-use costs are once per run, not per trial
         trial_seconds(with_files, folder, "warm-c")
         a, b, c = [], [], []

@@ -27,15 +27,16 @@ from optuna_dashboard import save_note
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser import chromium, dashboard
 
+from search.record import BEST_EPOCH, DEVICE, SECONDS
 from search.review.notes import trial_note
-from search.storage import open_storage
+from search.storage import Location
 
 EPOCHS = 10
 
 
 def make_study(storage_url: str, name: str, trials: int) -> None:
     """Trials shaped like the checkbox space's, from a trivial objective; pruned ones stop early."""
-    study = optuna.create_study(study_name=name, storage=open_storage(storage_url), direction="maximize",
+    study = optuna.create_study(study_name=name, storage=Location(storage_url).open(), direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0), pruner=optuna.pruners.NopPruner())
     rng = random.Random(0)
 
@@ -49,9 +50,9 @@ def make_study(storage_url: str, name: str, trials: int) -> None:
             value = min(1.0, value + rng.random() * 0.1)
             history.append({"train_loss": 1 - value, "valid_loss": 1.1 - value, "valid_f1_weighted": value})
             trial.report(value, epoch)
-        trial.set_user_attr("seconds", rng.random() * 30)
-        trial.set_user_attr("device", "cpu")
-        trial.set_user_attr("best_epoch", len(history))
+        trial.set_user_attr(SECONDS, rng.random() * 30)
+        trial.set_user_attr(DEVICE, "cpu")
+        trial.set_user_attr(BEST_EPOCH, len(history))
         save_note(trial, trial_note(trial.number, "complete", history, trial.params, trial.user_attrs))
         return value
 

@@ -83,7 +83,8 @@ def fixed_cost(device: torch.device, trials: int = 6) -> dict[str, float]:
     import optuna
     from PIL import Image
 
-    from search.study.run import RunOptions, run
+    from search.study.options import RunOptions
+    from search.study.run import run
     from spaces import Space
 
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-fixed-cost-"))

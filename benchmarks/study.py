@@ -42,6 +42,8 @@ def write_splits(seed: int, path: Path) -> None:
 def hpsearch(seed: int, trials: int, device: str, folder: Path, env: dict) -> dict:
     import optuna
 
+    from search.record import StudyRecord
+
     storage = f"sqlite:///{folder / f'seed{seed}.db'}"
     start = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "hpsearch"), "run", "--space", "checkbox", "--trials", str(trials),
@@ -51,7 +53,7 @@ def hpsearch(seed: int, trials: int, device: str, folder: Path, env: dict) -> di
     study = optuna.load_study(study_name="checkbox", storage=storage)
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     return {"seconds": seconds, "trials": len(finished), "epochs": sum(len(t.intermediate_values) for t in finished),
-            "valid": study.best_value, "test": study.user_attrs["best_evaluation"]["table"]["test"]["f1_weighted"]}
+            "valid": study.best_value, "test": StudyRecord.read(study).best_evaluation["table"]["test"]["f1_weighted"]}
 
 
 def plain(seed: int, trials: int, device: str, folder: Path, env: dict) -> dict:

@@ -20,8 +20,9 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from postgres import PASSWORD, postgres_server
 
-from search.study.resume import FINISHED, is_surplus, stop_when_enough
-from search.storage import open_storage
+from search.record import WORKER
+from search.storage import Location
+from search.study.resume import FINISHED, is_surplus, retry, stop_when_enough
 
 
 def objective(wanted: int):
@@ -33,7 +34,7 @@ def objective(wanted: int):
         lr = trial.suggest_float("lr", 1e-5, 1e-2, log=True)
         trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True)
         trial.report(lr, 1)
-        trial.set_user_attr("worker", os.getpid())
+        trial.set_user_attr(WORKER, os.getpid())
         return lr
 
     return trivial
@@ -41,13 +42,13 @@ def objective(wanted: int):
 
 def worker(url: str, wanted: int, seed: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.load_study(study_name="bench", storage=open_storage(url, heartbeat=30),
+    study = optuna.load_study(study_name="bench", storage=Location(url).open(heartbeat=30, on_stale=retry),
                               sampler=optuna.samplers.RandomSampler(seed=seed))
     study.optimize(objective(wanted), callbacks=[stop_when_enough(wanted)], catch=(RuntimeError,))
 
 
 def trials_per_second(url: str, workers: int, wanted: int) -> tuple[float, int, int]:
-    optuna.create_study(study_name="bench", storage=open_storage(url), direction="maximize")
+    optuna.create_study(study_name="bench", storage=Location(url).open(), direction="maximize")
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=worker, args=(url, wanted, seed)) for seed in range(workers)]
     start = time.perf_counter()
@@ -56,7 +57,7 @@ def trials_per_second(url: str, workers: int, wanted: int) -> tuple[float, int, 
     for p in processes:
         p.join()
     seconds = time.perf_counter() - start
-    trials = optuna.load_study(study_name="bench", storage=open_storage(url)).trials
+    trials = optuna.load_study(study_name="bench", storage=Location(url).open()).trials
     finished = sum(t.state in FINISHED for t in trials)
     first, last = min(t.datetime_start for t in trials), max(t.datetime_complete for t in trials)
     seconds = min(seconds, (last - first).total_seconds())  # from the first trial's start to the last one's end

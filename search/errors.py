@@ -1,6 +1,11 @@
-"""How a command ends when it cannot do its work, beside bad input (a ValueError: exit code 2): each with
-the one line to show and its exit code. A module of its own, so that the CLI knows them without
-importing what raises them (torch takes seconds to import)."""
+"""How a command ends: done, or the one line to show and its exit code. A module of its own, so that the CLI
+and the `--jobs` workers know them without importing what raises them (torch takes seconds to import)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
 
 
 class Stop(Exception):
@@ -19,3 +24,24 @@ class StorageLost(Stop):
     """The storage stayed unreachable for longer than a worker waits for it."""
 
     code = 3
+
+
+def exit_code(command: Callable[[], object]) -> int:
+    """Run a command and say how it ended: 0 done, 1 the search failed (trials kept failing), 2 bad input,
+    3 the storage was lost, 130 interrupted; each failure as one line on stderr, never a traceback."""
+    try:
+        command()
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here, not as an error at exit
+        return 0
+    except ValueError as err:  # our input errors: DataError, WeightsUnavailable, unknown names
+        print(f"hpsearch: error: {err}", file=sys.stderr)
+        return 2
+    except Stop as err:
+        print(f"hpsearch: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print("\nhpsearch: interrupted; run the same command again to continue the study", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `hpsearch spaces | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no error at exit either
+        return 0

@@ -1,5 +1,6 @@
-"""Where studies and their artifacts live: storage URLs, the artifact store beside them, and a storage
-that waits out a database outage instead of failing the trials that use it."""
+"""Where studies and their artifacts live: a storage URL parsed once (Location), the artifact store beside
+it, and a storage that waits out a database outage instead of failing the trials that use it. The ground
+floor of search/: it imports nothing from the rooms above it."""
 
 from __future__ import annotations
 
@@ -8,20 +9,27 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
+# Private parts of Optuna, used where no public one does the work (optuna>=5.0,<6 in pyproject.toml):
+# _CachedStorage is what optuna.create_study wraps an RDBStorage in; a storage of our own must wrap it
+# itself to answer as fast (trials of a running study are read from memory). BaseHeartbeat is the
+# interface Optuna asks a storage with heartbeats to have (its fail_stale_trials checks for it).
 from optuna.storages import BaseStorage, RDBStorage, _CachedStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
 
 from search.errors import StorageLost
-from search.study.strategy import experimental
+from search.record import FAIL_REASON
 from trainers.data import DataError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -34,42 +42,148 @@ class StorageError(ValueError):
     """A storage that cannot be opened: unreachable, no driver, or an older schema."""
 
 
-def open_storage(url: str, heartbeat: int | None = None, wait: float | None = STORAGE_WAIT) -> optuna.storages.BaseStorage:
-    """The storage behind `url`. With `heartbeat` (seconds), running trials record that they are alive,
-    and a trial silent for three heartbeats is failed and queued again (see search.study.resume). With `wait`
-    (seconds), a database that goes away is waited for that long on every call; None: calls fail at once."""
-    if url.startswith(JOURNAL_PREFIX):
-        return JournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX) - 1 :]))
-    check_database_folder(url)
-    # SQLite: wait for another writer rather than fail at once with "database is locked"; a server: a
-    # connection it dropped (a restart) is noticed when taken from the pool and replaced, not used
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    options: dict = {"engine_kwargs": engine}
-    if heartbeat:
-        from search.study.resume import retry
+@dataclass(frozen=True)
+class Location:
+    """Where a study lives: its storage URL, parsed once, and the folder of its artifact store (`--artifacts`;
+    None: artifacts/ beside the database file, or in the working directory for a server)."""
 
-        options |= {"heartbeat_interval": heartbeat, "grace_period": 3 * heartbeat, "heartbeat_stale_trial_callback": retry}
-    try:
-        storage = _rdb_storage(with_password(url), options)
-    except (SQLAlchemyError, ImportError) as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise StorageError(f"cannot open the storage {safe_url(url)}: {reason}") from err
-    except RuntimeError as err:  # Optuna's schema check
-        if "optuna storage upgrade" in str(err):
-            raise StorageError(f"{safe_url(url)} was made by an older Optuna: back it up, then run "
-                               f"`optuna storage upgrade --storage URL`") from err
-        raise StorageError(f"{safe_url(url)} has a schema that Optuna {optuna.__version__} does not know (made by a newer "
-                           f"Optuna?): open it with the Optuna that made it, or use another --storage") from err
-    if sqlite_path(url):
-        _sqlite_for_several_processes(storage)
-    return PatientStorage(storage, safe_url(url), wait, 3 * heartbeat if heartbeat else None) if wait else storage
+    url: str
+    artifacts_folder: str | Path | None = None
+
+    @cached_property
+    def _parsed(self) -> URL | None:  # None: a journal file, which SQLAlchemy does not parse
+        return None if self.url.startswith(JOURNAL_PREFIX) else make_url(self.url)
+
+    @property
+    def journal(self) -> Path | None:
+        return Path(self.url[len(JOURNAL_PREFIX) - 1 :]) if self._parsed is None else None
+
+    @property
+    def sqlite(self) -> Path | None:
+        """The database file of an SQLite URL (not of an in-memory one)."""
+        if self._parsed is None or not self._parsed.drivername.startswith("sqlite"):
+            return None
+        database = self._parsed.database
+        return Path(database) if database and database != ":memory:" else None
+
+    @property
+    def in_memory(self) -> bool:
+        return self._parsed is not None and self._parsed.drivername.startswith("sqlite") and self.sqlite is None
+
+    @property
+    def safe(self) -> str:
+        """The URL as it may be shown or stored: never with its password."""
+        return self.url if self._parsed is None else self._parsed.render_as_string(hide_password=True)
+
+    @property
+    def bare(self) -> str:
+        """The URL for a command line: its password left out, to come from $HPSEARCH_DB_PASSWORD."""
+        if self._parsed is None:
+            return self.url
+        return self._parsed._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
+
+    @property
+    def password(self) -> str | None:
+        return None if self._parsed is None else self._parsed.password
+
+    def _with_password(self) -> str:
+        """The password may come from $HPSEARCH_DB_PASSWORD instead of the URL (libpq also reads $PGPASSWORD)."""
+        password = os.environ.get(PASSWORD_VARIABLE)
+        if password and self._parsed.username and self._parsed.password is None:
+            return self._parsed.set(password=password).render_as_string(hide_password=False)
+        return self.url
+
+    @property
+    def artifacts(self) -> Path:
+        if self.artifacts_folder:
+            return Path(self.artifacts_folder)
+        database = self.journal or self.sqlite
+        return (database.parent if database else Path(".")) / "artifacts"
+
+    def artifact_store(self, create: bool = True) -> FileSystemArtifactStore:
+        """The artifact store; with `create`, its folder is made where it is missing."""
+        if create:
+            try:
+                self.artifacts.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise DataError(f"cannot make the artifact folder {self.artifacts} ({err.strerror}): pass --artifacts a "
+                                f"folder you can write") from err
+        return FileSystemArtifactStore(str(self.artifacts))
+
+    def check_folder(self) -> None:
+        database = self.sqlite
+        if database is not None and not database.parent.is_dir():
+            raise StorageError(f"cannot open the storage {self.safe}: the folder {database.parent} does not exist: "
+                               f"create it, or name another --storage")
+
+    def exists(self) -> bool:
+        """Whether there may be studies to read: a database file or journal that exists, or any server."""
+        database = self.sqlite or self.journal
+        return database.exists() if database is not None else not self.in_memory
+
+    def require_database(self) -> None:
+        if self.sqlite is not None and not self.sqlite.exists():
+            raise DataError(f"no database at {self.sqlite}: run `hpsearch run` first, or pass --storage")
+
+    def open(self, heartbeat: int | None = None, wait: float | None = STORAGE_WAIT,
+             on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> BaseStorage:
+        """The storage. With `heartbeat` (seconds), running trials record that they are alive, and a trial
+        silent for three heartbeats is failed, says so in its fail_reason, and is handed to `on_stale` (which
+        queues it again: search.study.resume.retry). With `wait` (seconds), a database that goes away is
+        waited for that long on every call; None: calls fail at once."""
+        if self.journal is not None:
+            return JournalStorage(JournalFileBackend(str(self.journal)))
+        self.check_folder()
+        # SQLite: wait for another writer rather than fail at once with "database is locked"; a server: a
+        # connection it dropped (a restart) is noticed when taken from the pool and replaced, not used
+        engine = {"connect_args": {"timeout": 60}} if self._parsed.drivername.startswith("sqlite") else {"pool_pre_ping": True}
+        storage = self._rdb_storage({"engine_kwargs": engine})
+        if self.sqlite:
+            _sqlite_for_several_processes(storage)
+        if heartbeat:
+            set_heartbeat(storage, heartbeat, on_stale)
+        return PatientStorage(storage, self.safe, wait) if wait else storage
+
+    def _rdb_storage(self, options: dict) -> RDBStorage:
+        try:
+            return _rdb_storage(self._with_password(), options)
+        except (SQLAlchemyError, ImportError) as err:
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            raise StorageError(f"cannot open the storage {self.safe}: {reason}") from err
+        except RuntimeError as err:  # Optuna's schema check
+            if "optuna storage upgrade" in str(err):
+                raise StorageError(f"{self.safe} was made by an older Optuna: back it up, then run "
+                                   f"`optuna storage upgrade --storage URL`") from err
+            raise StorageError(f"{self.safe} has a schema that Optuna {optuna.__version__} does not know (made by a newer "
+                               f"Optuna?): open it with the Optuna that made it, or use another --storage") from err
 
 
-def check_database_folder(url: str) -> None:
-    database = sqlite_path(url)
-    if database is not None and not database.parent.is_dir():
-        raise StorageError(f"cannot open the storage {safe_url(url)}: the folder {database.parent} does not exist: "
-                           f"create it, or name another --storage")
+def load_study(where: Location, name: str | None, need_complete: bool = True, storage: BaseStorage | None = None) -> optuna.Study:
+    """The study `name` (None: the only one), in `storage` where the caller opened it, with one line where
+    there is none such."""
+    if storage is None:
+        where.require_database()
+        storage = where.open()
+    names = optuna.get_all_study_names(storage=storage)
+    if name is None:
+        if len(names) != 1:
+            held = f"studies {', '.join(names)}" if names else "no study"
+            raise DataError(f"{where.safe} holds {held}: name one with --study")
+        name = names[0]
+    if name not in names:
+        raise DataError(f"no study {name!r} in {where.safe}; it holds {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+        raise DataError(f"study {name!r} has no completed trial yet")
+    return study
+
+
+def set_heartbeat(storage: RDBStorage, seconds: int, on_stale: Callable | None) -> None:
+    """What RDBStorage(heartbeat_interval=..., grace_period=..., heartbeat_stale_trial_callback=...) sets, on a
+    storage already open: `hpsearch copy` learns the heartbeat from the study it opens. Three heartbeats
+    of silence make a trial stale."""
+    storage.heartbeat_interval, storage.grace_period = seconds, 3 * seconds
+    storage.heartbeat_stale_trial_callback = storage.failed_trial_callback = on_stale
 
 
 def _sqlite_for_several_processes(storage: RDBStorage) -> None:
@@ -97,8 +211,7 @@ def _sqlite_for_several_processes(storage: RDBStorage) -> None:
 def _rdb_storage(url: str, options: dict, attempts: int = 5) -> RDBStorage:
     for attempt in range(attempts):
         try:
-            with experimental():  # the heartbeat
-                return RDBStorage(url, **options)
+            return RDBStorage(url, **options)
         except SQLAlchemyError as err:
             # workers started together on an empty database all create its tables: one wins, the others
             # find them made a moment later
@@ -128,8 +241,8 @@ class PatientStorage(BaseStorage, BaseHeartbeat):
     checkpoint stays, and the next run retries it from there. Calls are those of Optuna's own cached
     storage over the database, so a study sees no difference."""
 
-    def __init__(self, storage: RDBStorage, url: str, wait: float, grace: int | None = None):
-        self._storage, self._url, self._wait, self._grace = _CachedStorage(storage), url, wait, grace
+    def __init__(self, storage: RDBStorage, url: str, wait: float):
+        self._storage, self._url, self._wait = _CachedStorage(storage), url, wait
         self._down_since: float | None = None
         self._lock = threading.Lock()
         self.lost = False
@@ -190,11 +303,12 @@ class PatientStorage(BaseStorage, BaseHeartbeat):
             pass  # said by the worker's own thread; a heartbeat thread must not die with a traceback
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """Optuna fails these next, and a finished trial takes no attributes: say why on each first."""
+        """Optuna fails these next, and a finished trial takes no attributes: say why on each first. (A private
+        call of BaseHeartbeat's: the one place between finding a stale trial and failing it.)"""
         stale = []
         for trial_id in self._call("_get_stale_trial_ids", study_id):
             try:
-                self._call("set_trial_user_attr", trial_id, "fail_reason", f"worker stopped (no heartbeat for {self._grace} s)")
+                self._call("set_trial_user_attr", trial_id, FAIL_REASON, f"worker stopped (no heartbeat for {self.rdb.grace_period} s)")
                 stale.append(trial_id)
             except UpdateFinishedTrialError:
                 pass  # another worker failed it first
@@ -214,79 +328,3 @@ for _name in sorted((BaseStorage.__abstractmethods__ | BaseHeartbeat.__abstractm
                      "get_trial_id_from_study_id_trial_number", "remove_session"}) - set(vars(PatientStorage))):
     setattr(PatientStorage, _name, _patient(_name))
 PatientStorage.__abstractmethods__ = frozenset()
-
-
-def without_password(url: str) -> str:
-    """The URL for a command line: its password left out, to come from $HPSEARCH_DB_PASSWORD."""
-    if url.startswith(JOURNAL_PREFIX):
-        return url
-    return make_url(url)._replace(password=None).render_as_string(hide_password=False)  # set(password=None) keeps it
-
-
-def password_of(url: str) -> str | None:
-    return None if url.startswith(JOURNAL_PREFIX) else make_url(url).password
-
-
-def with_password(url: str) -> str:
-    """The password may come from $HPSEARCH_DB_PASSWORD instead of the URL (libpq also reads $PGPASSWORD)."""
-    parsed = make_url(url)
-    password = os.environ.get(PASSWORD_VARIABLE)
-    if password and parsed.username and parsed.password is None:
-        return parsed.set(password=password).render_as_string(hide_password=False)
-    return url
-
-
-def sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite"):
-        return None
-    database = make_url(url).database
-    return Path(database) if database and database != ":memory:" else None
-
-
-def default_artifacts_dir(url: str) -> Path:
-    """`artifacts/` beside the database file or journal; in the working directory for servers."""
-    if url.startswith(JOURNAL_PREFIX):
-        return Path(url[len(JOURNAL_PREFIX) - 1 :]).parent / "artifacts"
-    database = sqlite_path(url)
-    return (database.parent if database else Path(".")) / "artifacts"
-
-
-def artifact_store(url: str, folder: str | Path | None = None, create: bool = True) -> FileSystemArtifactStore:
-    """The artifact store; with `create`, its folder is made where it is missing."""
-    folder = Path(folder) if folder else default_artifacts_dir(url)
-    if create:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise DataError(f"cannot make the artifact folder {folder} ({err.strerror}): pass --artifacts a folder you can write") from err
-    return FileSystemArtifactStore(str(folder))
-
-
-def safe_url(url: str) -> str:
-    """The URL as it may be shown or stored: never with its password."""
-    if url.startswith(JOURNAL_PREFIX):
-        return url
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def require_database(storage_url: str) -> None:
-    database = sqlite_path(storage_url)
-    if database is not None and not database.exists():
-        raise DataError(f"no database at {database}: run `hpsearch run` first, or pass --storage")
-
-
-def load_study(storage_url: str, name: str | None, need_complete: bool = True) -> optuna.Study:
-    require_database(storage_url)
-    storage = open_storage(storage_url)
-    names = optuna.get_all_study_names(storage=storage)
-    if name is None:
-        if len(names) != 1:
-            held = f"studies {', '.join(names)}" if names else "no study"
-            raise DataError(f"{safe_url(storage_url)} holds {held}: name one with --study")
-        name = names[0]
-    if name not in names:
-        raise DataError(f"no study {name!r} in {safe_url(storage_url)}; it holds {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=name, storage=storage)
-    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
-        raise DataError(f"study {name!r} has no completed trial yet")
-    return study

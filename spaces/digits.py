@@ -1,6 +1,7 @@
 """scikit-learn's handwritten digits: ten classes of real 8x8 scans, a quick space for trying things."""
 
-from spaces import Space, register
+from spaces.registry import register
+from spaces.space import Space
 from trainers.augment import Augment
 
 
@@ -25,12 +26,9 @@ register(
         resize="stretch",
         epochs=5,
         augment=Augment(brightness=0.1, translate=0.05),
-        # No pruner: on 400 recorded learning curves (benchmarks/curves/digits.csv, CPU; 20 seeds of
-        # benchmarks/search_quality.py) every pruner stopped the eventual best configuration in some
-        # searches (the median from epoch 1, the old default: 25%, ending at 0.9964 valid F1) and
-        # the patient one saved nothing in 5 epochs. Multivariate TPE without one reaches random
-        # search's 50-trial best (0.9968) in 13.7 trials (20 seeds of 20; random search: 24.1), with 68
-        # epochs against random search's 250, and ends at 0.9976.
+        # No pruner: on this space's recorded learning curves (benchmarks/curves/digits.csv) every pruner stopped
+        # the eventual best configuration in some searches, and its 5 epochs leave the patient one nothing to
+        # save (the README's "How a study searches" has the figures)
         pruner="none",
     )
 )

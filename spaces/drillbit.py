@@ -1,7 +1,8 @@
 """Drill bits sorted by diameter and length (seed 000): MobileNetV2 or EfficientNetV2 with a searched
 head, augmentation switches, learning-rate schedule, early stopping, and a region-of-interest crop."""
 
-from spaces import Space, register
+from spaces.registry import register
+from spaces.space import Space
 from trainers.augment import Augment
 
 

@@ -1,7 +1,8 @@
 """A class and a bounding box per image (seed 003): a timm backbone with one head for both, the box
 loss's weight searched on a log scale, letterboxed images, ReduceLROnPlateau and early stopping."""
 
-from spaces import Space, register
+from spaces.registry import register
+from spaces.space import Space
 from trainers.augment import Augment
 
 

@@ -3,7 +3,8 @@ share of the other digits (the share searched), 3-fold cross-validation, AdamW; 
 CNN against the baseline. Each fold is reported, and the Wilcoxon signed-rank test against the best
 trial's folds stops a trial that is surely worse."""
 
-from spaces import Space, register
+from spaces.registry import register
+from spaces.space import Space
 from trainers.augment import Augment
 
 

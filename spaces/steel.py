@@ -2,7 +2,8 @@
 which types, and where. They share the data, image size and split (one file, so they cannot drift
 apart), which keeps every test image unseen by all three models of the cascade (`hpsearch cascade`)."""
 
-from spaces import Space, register
+from spaces.registry import register
+from spaces.space import Space
 from trainers.augment import Augment
 from trainers.tasks.multilabel import SEVERSTAL
 

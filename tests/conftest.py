@@ -61,8 +61,10 @@ def _greedy_cnn() -> nn.Module:
 @pytest.fixture
 def broken_models():
     """Registers nan_cnn and greedy_cnn for one test, then takes them out of the registry again."""
-    from trainers.models import _OURS
+    from trainers.models.registry import MODELS
 
-    _OURS.update(nan_cnn=_nan_cnn, greedy_cnn=_greedy_cnn)
+    for builder, name in ((_nan_cnn, "nan_cnn"), (_greedy_cnn, "greedy_cnn")):
+        MODELS.register(builder, name)
     yield
-    del _OURS["nan_cnn"], _OURS["greedy_cnn"]
+    MODELS.remove("nan_cnn")
+    MODELS.remove("greedy_cnn")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from search.study.run import RunOptions, run
+from search.study.options import RunOptions
+from search.study.run import run
 from spaces import get_space
 from trainers.images import mask_to_original, resize_square
 from trainers.rle import rle_decode, rle_encode

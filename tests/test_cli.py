@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from search.cli import COMMANDS, main
+
 HPSEARCH = Path(sys.executable).parent / "hpsearch"
 
 
@@ -32,3 +34,23 @@ def test_spaces_lists_each_space_with_its_task_and_search():
     assert "checkbox" in out and "classify" in out
     assert "batch_size: 8 | 32 | 64" in out and "lr: 1e-05 .. 0.01 (log)" in out
     assert "--data: a folder of class folders, or a CSV manifest" in out and "region (0.12, 0.0, 0.88, 1.0)" in out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_explains_itself_and_each_of_its_flags(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "-h"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith(f"usage: hpsearch {command}")
+    words = " ".join(out.split())
+    assert COMMANDS[command][1] in words  # what it does, as the table says
+    for flag in COMMANDS[command][2]:
+        name = flag.names[0]
+        assert any(line.strip().startswith(name) for line in out.splitlines()), f"{command} lists no {name}"
+        assert " ".join(flag.options["help"].split()[:6]) in words, f"{command} {name} is not explained"
+
+
+def test_a_count_below_one_is_refused_where_the_flag_is_declared(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["run", "--space", "digits", "--jobs", "0"])
+    assert done.value.code == 2 and "argument --jobs: must be at least 1, not 0" in capsys.readouterr().err

@@ -11,7 +11,8 @@ from conftest import TINY_SPACE
 from PIL import Image
 
 from search.cli import main
-from search.study.run import RunOptions, run
+from search.study.options import RunOptions
+from search.study.run import run
 from spaces import get_space
 
 README = __import__("pathlib").Path(__file__).parent.parent / "README.md"
@@ -82,13 +83,13 @@ def test_weights_that_are_not_a_state_dict_are_refused_before_any_data(tmp_path,
 
 
 def test_a_damaged_checkpoint_is_said_and_its_trial_starts_again(tiny_images, tmp_path, capsys):
+    from search.storage import Location
     from search.study.resume import checkpoint_id, retry
-    from search.storage import open_storage
 
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     options = dict(space=get_space(str(TINY_SPACE)), storage=storage, study_name="tiny", data=str(tiny_images), progress=False)
     run(RunOptions(trials=1, **options))
-    study = optuna.load_study(study_name="tiny", storage=open_storage(storage))
+    study = optuna.load_study(study_name="tiny", storage=Location(storage).open())
     trial = study.ask({"model": optuna.distributions.CategoricalDistribution(["baseline"]),
                        "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)})
     study.tell(trial, state=optuna.trial.TrialState.FAIL)  # its worker died; a retry waits for it

@@ -21,7 +21,8 @@ from postgres import PASSWORD, postgres_server
 from test_study import BIN, hpsearch
 
 from search.study.objective import SURPLUS
-from search.storage import artifact_store, open_storage
+from search.study.resume import retry
+from search.storage import Location
 
 RUN = ["run", "--space", TINY_SPACE, "--quiet"]
 # Tests that kill a worker need its trial noticed soon: 3 heartbeats of 2 s. The others keep a heartbeat
@@ -47,7 +48,7 @@ def start(*args, cwd) -> subprocess.Popen:
 
 
 def trials(storage: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="tiny", storage=open_storage(storage)).trials
+    return optuna.load_study(study_name="tiny", storage=Location(storage).open()).trials
 
 
 def running_trial_of(worker: subprocess.Popen, storage: str, epochs: int):
@@ -147,7 +148,7 @@ def test_postgres_four_workers_started_at_once_share_one_study_with_distinct_par
     for command in (["status"], ["best"], more):
         said = hpsearch(*command, "--storage", with_password, cwd=tmp_path)
         outputs.append(said.stdout + said.stderr)
-    storage = open_storage(with_password)
+    storage = Location(with_password).open()
     study = optuna.load_study(study_name="tiny", storage=storage)
     stored = [study.user_attrs, storage.get_study_system_attrs(study._study_id), get_note(study)] + [(t.user_attrs, t.system_attrs) for t in study.trials]
     everywhere = json.dumps(stored, default=str) + "".join(outputs)
@@ -195,8 +196,9 @@ def test_copy_sqlite_to_postgres_and_back_keeps_everything_and_resumes(postgres,
     hpsearch("copy", "--from", server, "--from-artifacts", tmp_path / "pg-files", "--to", "sqlite:///studies.db", cwd=back)
 
     def contents(folder):
-        storage = open_storage(f"sqlite:///{folder / 'studies.db'}")
-        study, store = optuna.load_study(study_name="tiny", storage=storage), artifact_store("", folder / "artifacts")
+        where = Location(f"sqlite:///{folder / 'studies.db'}")
+        storage = where.open()
+        study, store = optuna.load_study(study_name="tiny", storage=storage), where.artifact_store()
         files = {}
         for trial in study.trials:
             for meta in get_all_artifact_meta(trial, storage=storage):
@@ -288,10 +290,10 @@ def test_postgres_lost_for_longer_than_the_wait_exits_3_keeps_checkpoints_and_th
 RACE = """
 import sys, time
 import optuna
-from search.study.resume import fail_stale_trials
-from search.storage import open_storage
+from search.storage import Location
+from search.study.resume import fail_stale_trials, retry
 
-storage = open_storage(sys.argv[1], heartbeat=1)
+storage = Location(sys.argv[1]).open(heartbeat=1, on_stale=retry)
 studies = [optuna.load_study(study_name=f"race{i}", storage=storage) for i in range(len(sys.argv) - 2)]
 for study, at in zip(studies, map(float, sys.argv[2:])):
     time.sleep(max(0.0, at - time.time()))  # both processes at the same instant
@@ -303,7 +305,7 @@ def test_sqlite_two_processes_failing_the_same_stale_trial_at_once_retry_it_once
     import sys
 
     url, rounds = f"sqlite:///{tmp_path / 'studies.db'}", 20
-    storage = open_storage(url, heartbeat=1)
+    storage = Location(url).open(heartbeat=1, on_stale=retry)
     for i in range(rounds):  # a running trial in each study, whose worker then went silent
         study = optuna.create_study(study_name=f"race{i}", storage=storage)
         storage.record_heartbeat(study.ask()._trial_id)

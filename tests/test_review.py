@@ -14,7 +14,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna_dashboard import get_note
 from test_study import hpsearch
 
-from search.storage import open_storage
+from search.storage import Location
 
 TRIAL_FILES = {"learning_curves.png", "confusion_valid.png"}
 BEST_FILES = TRIAL_FILES | {"confusion_test.png", "examples_test.png", "model.safetensors", "model.json"}
@@ -29,7 +29,7 @@ def reviewed(tmp_path_factory):
 
 
 def test_each_trial_has_its_pictures_notes_and_curves(reviewed):
-    storage = open_storage(reviewed[1])
+    storage = Location(reviewed[1]).open()
     study = optuna.load_study(study_name="tiny", storage=storage)
     files = {t.number: {m.filename for m in get_all_artifact_meta(t, storage=storage)} for t in study.trials}
     assert files[0] == BEST_FILES  # the first trial is always the best so far when it ends

@@ -3,7 +3,8 @@ import pytest
 from optuna.trial import TrialState
 
 from search.review.report import describe_space
-from search.study.run import RunOptions, run
+from search.study.options import RunOptions
+from search.study.run import run
 from spaces import get_space, list_spaces
 
 

@@ -6,7 +6,8 @@ import optuna
 import pytest
 from conftest import TINY_SPACE
 
-from search.study.run import RunOptions, run
+from search.study.options import RunOptions
+from search.study.run import run
 from search.study.strategy import START, make_sampler, prune_now
 from spaces import get_space
 from trainers.data import DataError

@@ -10,7 +10,8 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
 from conftest import TINY_SPACE
-from search.study.run import RunOptions, run
+from search.study.options import RunOptions
+from search.study.run import run
 from spaces import Space
 
 BIN = Path(sys.executable).parent
@@ -50,7 +51,7 @@ def test_a_study_runs_continues_to_n_and_stops_there(tiny_images, tmp_path):
 
     study = optuna.load_study(study_name="tiny", storage=storage)
     best = study.best_trial
-    assert {"total_params", "trainable_params", "epochs_run", "seconds", "device", "epochs", "weights_artifact"} <= set(best.user_attrs)
+    assert {"total_params", "trainable_params", "epochs_run", "seconds", "device", "best_metrics", "weights_artifact"} <= set(best.user_attrs)
     assert best.user_attrs["total_params"] == 238_793 and best.user_attrs["device"] == "cpu"
     assert study.user_attrs["data"]["images"] == 36
     table = study.user_attrs["best_evaluation"]["table"]
@@ -201,3 +202,19 @@ def test_best_warns_of_a_chance_level_winner_and_five_failures_in_a_row_stop_the
     assert failed.stderr.strip().splitlines()[-1].startswith("hpsearch: 5 trials in a row failed, the last with 'RuntimeError: ")
     trials = optuna.load_study(study_name="overflow", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
     assert [t.state for t in trials] == [TrialState.FAIL] * 5
+
+
+def test_a_log_gets_one_line_per_trial_and_optunas_own_table_stays_small(tiny_images, tmp_path):
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:  # as `make run > run.log` does: no terminal, so no progress bars
+        command = [BIN / "hpsearch", "run", "--space", TINY_SPACE, "--data", tiny_images, "--trials", 3, "--epochs", 3]
+        subprocess.run(list(map(str, command)), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, check=True)
+    text = log.read_text()
+    assert "\r" not in text and "\x1b[" not in text, text
+    assert [line.split()[1] for line in text.splitlines() if line.startswith("trial ")] == ["0", "1", "2"]
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    trials = optuna_trials(storage, "tiny")
+    assert not [k for t in trials for k, v in t["user_attrs"].items() if isinstance(v, list)]  # no per-epoch history
+    table = subprocess.run([BIN / "optuna", "trials", "--storage", storage, "--study-name", "tiny"], capture_output=True,
+                           text=True, check=True).stdout
+    assert len(table.splitlines()) == 3 + 4 and max(map(len, table.splitlines())) < 1000, table  # a row per trial, whatever its epochs

@@ -23,8 +23,9 @@ from conftest import TINY_SPACE, write_tiny_images
 from PIL import Image
 
 from search.cli import main
-from search.storage import artifact_store
-from search.study.run import RunOptions, run
+from search.storage import Location
+from search.study.options import RunOptions
+from search.study.run import run
 from search.winner.models import has_weights, ranked
 from spaces import get_space
 from trainers.predict import Predictor
@@ -55,7 +56,7 @@ def cli(capsys, folder, *args) -> str:
 def test_keep_3_of_6_trials_leaves_the_3_best_with_weights(study):
     folder, _ = study
     trials = ranked(optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / 'studies.db'}"))
-    store = artifact_store("", folder / "artifacts")
+    store = Location(f"sqlite:///{folder / 'studies.db'}").artifact_store()
     assert len(trials) == 6 and [has_weights(store, t) for t in trials] == [True] * 3 + [False] * 3
     stored = {p.name for p in (folder / "artifacts").iterdir()}
     assert sum(t.user_attrs.get("weights_artifact") in stored for t in trials) == 3  # disk holds 3 models
@@ -217,3 +218,11 @@ def test_bad_requests_get_their_4xx_quickly_and_the_server_goes_on(study, server
     status = raw_request(server, f"GET /healthz HTTP/1.1\r\nHost: evil.example:{host.split(':')[1]}\r\n\r\n", b"")
     assert status.startswith("HTTP/1.1 403")  # DNS rebinding, as the dashboard refuses it
     assert urllib.request.urlopen(f"{server}/healthz", timeout=5).status == 200
+
+
+def test_model_says_its_image_size_as_the_model_card_does(study, server, capsys, tmp_path):
+    folder, _ = study
+    model = json.loads(urllib.request.urlopen(f"{server}/model").read())
+    cli(capsys, folder, "best", "--out", tmp_path / "best")
+    card = json.loads((tmp_path / "best" / "model.json").read_text())
+    assert model["image_size"] == card["image_size"] == 16 and [t["image_size"] for t in model["trials"]] == [16, 16]

@@ -118,7 +118,8 @@ def _decode_into(staging: Path, items: list[Item], size: int, mode: str, crop, p
     # Threads, not processes: PIL lets go of the GIL while it decodes and resizes, and
     # threads need no start-up, no pickling and no `if __name__ == "__main__"` in the caller.
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        bar = tqdm(desc=f"decoding images at {size}px", total=len(jobs), unit="img", leave=False, disable=not (jobs and progress))
+        bar = tqdm(desc=f"decoding images at {size}px", total=len(jobs), unit="img", leave=False,
+                   disable=None if jobs and progress else True)  # None: on a terminal only
         for item, (result, reason) in zip(items, pool.map(_decode_one, jobs)):
             bar.update()
             if reason:

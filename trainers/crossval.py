@@ -19,20 +19,10 @@ from trainers.tasks import Task
 from trainers.tasks.classify import Classify
 
 
-def step_unit(task: Task) -> str:
-    """What one report of `fit` is: an epoch, or a fold."""
-    return "fold" if getattr(task, "folds", 0) else "epoch"
-
-
-def steps(config: TrainConfig, task: Task, class_names: list[str]) -> int:
-    """How many reports `fit` makes when nothing stops it."""
-    return task.folds * len(class_names) if step_unit(task) == "fold" else config.epochs
-
-
 def fit(config: TrainConfig, data: TrainData, task: Task, metric: str, report: Callable[[int, dict], None] | None = None,
         progress: bool = True, checkpoint=None, resume=None) -> TrainResult:
     """The trained model and its history; `report` after each epoch (or fold), which may raise to stop."""
-    if step_unit(task) == "fold":
+    if task.unit == "fold":
         return one_vs_rest(config, data, task, metric, report)  # no epoch checkpoints: a retried trial starts again
     return train(config, data, task, metric, report, progress, checkpoint=checkpoint, resume=resume)
 

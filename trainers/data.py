@@ -15,6 +15,7 @@ from trainers.digests import digests
 from trainers.images import EXTENSIONS
 
 SPLITS = ("train", "valid", "test")
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)  # train / valid / test, unless a space or a manifest's split column says otherwise
 BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 SEVERSTAL_CSV, SEVERSTAL_IMAGES = "train.csv", "train_images"
 SEVERSTAL_COLUMNS = ("ImageId", "ClassId", "EncodedPixels")
@@ -211,7 +212,7 @@ def check_classes(labels: list[str], fractions: tuple[float, ...] = (1.0,)) -> N
             )
 
 
-def stratified_split(items: list[Item], fractions=(0.6, 0.2, 0.2), seed: int = 0) -> Split:
+def stratified_split(items: list[Item], fractions=SPLIT_FRACTIONS, seed: int = 0) -> Split:
     """Seeded and stratified; the same items give the same split on every machine.
 
     Items come sorted by content, so neither file paths nor discovery order change the result.

@@ -154,7 +154,8 @@ def train(
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
         best_ms = resume.get("best_ms", 0.0)
     epochs = range(len(history) + 1, config.epochs + 1)
-    for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=not progress):
+    hidden = None if progress else True  # None: a bar on a terminal only, never in a log
+    for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=hidden):
         if config.patience and epoch - best_epoch > config.patience:
             break  # early stopping: no better epoch for `patience` epochs
         train_loss = _train_epoch(model, optimizer, scheduler, config, data, task, gen)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from trainers.cache import Decoded, decode_once
-from trainers.data import DataError, Discovery, Split, discover, stratified_split
+from trainers.data import SPLIT_FRACTIONS, DataError, Discovery, Split, discover, stratified_split
 from trainers.datasets import builtin_path
 from trainers.loop import TrainData
 from trainers.tasks import Task
@@ -23,7 +23,7 @@ class Prepared:
     found: Discovery
     decoded: Decoded
     split: Split
-    class_names: list[str]
+    labels: list[str]  # the labels the split is stratified by; a task's class names may differ (trainers.tasks)
 
     @property
     def fingerprint(self) -> str:
@@ -34,8 +34,8 @@ class Prepared:
         return self.split.digest(self.decoded.items)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Images per class in each split."""
-        table = {s: dict.fromkeys(self.class_names, 0) for s in ("train", "valid", "test")}
+        """Images per label in each split."""
+        table = {s: dict.fromkeys(self.labels, 0) for s in ("train", "valid", "test")}
         for item, s in zip(self.decoded.items, self.split.assignment):
             table[s][item.label] += 1
         return table
@@ -50,7 +50,7 @@ def resolve_source(source: str) -> Path:
 
 
 def prepare(
-    source: str | Discovery, size: int, resize: str, fractions=(0.6, 0.2, 0.2), seed: int = 0, progress: bool = True,
+    source: str | Discovery, size: int, resize: str, fractions=SPLIT_FRACTIONS, seed: int = 0, progress: bool = True,
     crop: tuple[float, float, float, float] | None = None,
 ) -> Prepared:
     """Decode (once) and split; `source` may be a Discovery already made, to check its fingerprint first.
@@ -64,8 +64,7 @@ def prepare(
         raise DataError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
                         f"replace them, or remove the class")
     split = stratified_split(decoded.items, fractions, seed)
-    class_names = sorted({i.label for i in decoded.items})
-    return Prepared(found, decoded, split, class_names)
+    return Prepared(found, decoded, split, sorted({i.label for i in decoded.items}))
 
 
 def to_device(prepared: Prepared, task: Task, device: torch.device) -> TrainData:

@@ -7,13 +7,15 @@ this server, or that would change something from another site's page, are refuse
 
 from __future__ import annotations
 
+import sys
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from optuna_dashboard import wsgi
 
-from search.serving import allowed_hosts, guard_wsgi
-from search.storage import artifact_store, open_storage
+from search.serving import allowed_hosts, guard_wsgi, warn_if_exposed
+from search.storage import Location
+from trainers.data import DataError
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -25,10 +27,26 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def make_dashboard(storage_url: str, host: str, port: int, artifacts: str | None = None) -> WSGIServer:
+def make_dashboard(where: Location, host: str, port: int) -> WSGIServer:
     """A bound, not yet serving, dashboard server: a port in use fails here, before anything is printed."""
     # the plain storage: a dashboard request during a database outage fails at once instead of waiting
-    app = wsgi(open_storage(storage_url, wait=None), artifact_store=artifact_store(storage_url, artifacts))
-    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    app = wsgi(where.open(wait=None), artifact_store=where.artifact_store())
+    try:
+        server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    except OSError as err:
+        raise DataError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
     server.set_app(guard_wsgi(app, allowed_hosts(host, server.server_port)))  # the port bound, where --port 0
     return server
+
+
+def run_dashboard(where: Location, host: str, port: int) -> None:
+    """`hpsearch dashboard`: serve until Ctrl-C."""
+    where.require_database()
+    warn_if_exposed(host, "see and delete studies")
+    server = make_dashboard(where, host, port)
+    bound = server.server_address[:2]
+    print(f"optuna-dashboard for {where.safe}: open http://{bound[0]}:{bound[1]}/dashboard/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\ndashboard stopped", file=sys.stderr)

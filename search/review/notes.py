@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from search import record
 from search.review.report import SHOW_SKIPPED, describe_distribution, short_value, space_distributions
 from spaces import Space
 
@@ -15,24 +16,25 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
     lines = [f"## Trial {number}: {outcome}", ""]
     if history:
         columns = list(history[0])
-        lines += [f"| {attrs.get('unit', 'epoch')} | " + " | ".join(c.replace("_", " ") for c in columns) + " |", "| ---: |" + " ---: |" * len(columns)]
-        best = attrs.get("best_epoch")
+        lines += [f"| {attrs.get(record.UNIT, 'epoch')} | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+                  "| ---: |" + " ---: |" * len(columns)]
+        best = attrs.get(record.BEST_EPOCH)
         for epoch, metrics in enumerate(history, 1):
             mark = " (best)" if epoch == best else ""
             lines.append(f"| {epoch}{mark} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
         lines.append("")
     lines += ["**Parameters**", ""] + [f"- {name}: `{short_value(value)}`" for name, value in params.items()] + [""]
-    if "total_params" in attrs:
-        lines.append(f"**Model**: {attrs['total_params']:,} parameters, {attrs['trainable_params']:,} trainable  ")
-    if "resumed_from_epoch" in attrs:
-        lines.append(f"**Resumed** from the checkpoint after epoch {attrs['resumed_from_epoch']} of an attempt that stopped  ")
-    lines.append(f"**Time**: {attrs.get('seconds', 0):.1f} s on {attrs.get('device', '?')}")
+    if record.TOTAL_PARAMS in attrs:
+        lines.append(f"**Model**: {attrs[record.TOTAL_PARAMS]:,} parameters, {attrs[record.TRAINABLE_PARAMS]:,} trainable  ")
+    if record.RESUMED_FROM_EPOCH in attrs:
+        lines.append(f"**Resumed** from the checkpoint after epoch {attrs[record.RESUMED_FROM_EPOCH]} of an attempt that stopped  ")
+    lines.append(f"**Time**: {attrs.get(record.SECONDS, 0):.1f} s on {attrs.get(record.DEVICE, '?')}")
     if error:
         lines += ["", "**Error**", "", "```", error.rstrip(), "```"]
     return "\n".join(lines)
 
 
-def study_note(space: Space, epochs: int, data: dict, skipped: list[tuple[str, str]], command: list[str]) -> str:
+def study_note(space: Space, epochs: int, data: record.DataRecord, skipped: list[tuple[str, str]], command: list[str]) -> str:
     """What the space searches, the data it ran on, and the command that runs it again."""
     lines = [f"## {space.name}: {space.summary}", "", "### Search space", "", "| parameter | searched over |", "| --- | --- |"]
     ranges = {name: describe_distribution(d).replace("|", r"\|") for name, d in space_distributions(space).items()}
@@ -44,14 +46,14 @@ def study_note(space: Space, epochs: int, data: dict, skipped: list[tuple[str, s
         "",
         "### Data",
         "",
-        f"{data['images']} images from `{data['source']}` ({data['files']} files), fingerprint `{data['fingerprint']}`, "
-        f"split digest `{data['split_digest']}`.",
+        f"{data.images} images from `{data.source}` ({data.files} files), fingerprint `{data.fingerprint}`, "
+        f"split digest `{data.split_digest}`.",
         "",
-        "| class | train | valid | test |",
+        "| label | train | valid | test |",
         "| --- | ---: | ---: | ---: |",
     ]
-    counts = data["counts"]
-    lines += [f"| {c} | {counts['train'][c]} | {counts['valid'][c]} | {counts['test'][c]} |" for c in data["class_names"]]
+    counts = data.counts
+    lines += [f"| {c} | {counts['train'][c]} | {counts['valid'][c]} | {counts['test'][c]} |" for c in counts["train"]]
     if skipped:
         lines += ["", f"Left out {len(skipped)} file(s):", ""]
         lines += [f"- `{path}`: {reason}" for path, reason in skipped[: 4 * SHOW_SKIPPED]]

@@ -1,4 +1,5 @@
-"""The PNG pictures of a trial: learning curves, confusion matrices, the most confident right and wrong predictions.
+"""The PNG pictures of a trial: learning curves, and the pictures of a split's predictions that its task names
+(`Task.pictures`): confusion matrices, the most confident right and wrong predictions.
 
 matplotlib's object API (Figure, not pyplot): no global state, safe beside a running study.
 """
@@ -76,3 +77,26 @@ def examples(images: torch.Tensor, truth: np.ndarray, outputs: torch.Tensor, cla
                  fontsize=9)
     fig.savefig(path, dpi=80)
     return path
+
+
+
+def _confusion_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
+                  images: torch.Tensor | None) -> Path:
+    return confusion(targets.numpy(), outputs.argmax(1).numpy(), class_names, title, path)
+
+
+def _examples_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
+                 images: torch.Tensor | None) -> Path | None:
+    return examples(images, targets.numpy(), outputs, class_names, path) if images is not None else None
+
+
+# a task names the pictures of its predictions (Task.pictures) from these
+DRAWN = {"confusion": _confusion_of, "examples": _examples_of}
+
+
+def of_split(names: tuple[str, ...], split: str, outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str],
+             title: str, folder: Path, images: torch.Tensor | None = None) -> list[Path]:
+    """The pictures `names` of one split's predictions (`outputs` and `targets` on the CPU, row for row), as
+    `<name>_<split>.png` in `folder`; those that show images only where `images` (uint8) are given."""
+    made = [DRAWN[name](outputs, targets, class_names, title, folder / f"{name}_{split}.png", images) for name in names]
+    return [path for path in made if path is not None]

@@ -11,6 +11,10 @@ import pandas as pd
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
+from search import record
+from search.record import StudyRecord
+from search.storage import Location
+
 SHOW_SKIPPED = 5
 
 
@@ -35,30 +39,31 @@ def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def best_summary(study: optuna.Study, storage, artifacts: Path, store, out: Path | None = None) -> str:
+def best_summary(study: optuna.Study, storage, where: Location, out: Path | None = None) -> str:
     """The best trial's parameters, facts, test table, and its files: where each lies in the artifact store
     (named by id there), or, with `out`, copied into that folder under its own name."""
     best = study.best_trial
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
-    if best.user_attrs.get("no_better_than_chance"):
+    if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):
         lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
-                     f"{best.user_attrs['chance_level']:.4f}; look at the data, the learning-rate range and the trials' notes")
+                     f"{best.user_attrs[record.CHANCE_LEVEL]:.4f}; look at the data, the learning-rate range and the trials' notes")
     lines += [f"  {k} = {short_value(v)}" for k, v in best.params.items()]
-    for key in ("total_params", "trainable_params", "best_epoch", "epochs_run", "folds_run", "inference_ms_per_image",
-                "seconds", "device"):
+    for key in (record.TOTAL_PARAMS, record.TRAINABLE_PARAMS, record.BEST_EPOCH, record.steps_run("epoch"),
+                record.steps_run("fold"), record.INFERENCE_MS, record.SECONDS, record.DEVICE):
         if key in best.user_attrs:
             lines.append(f"  {key}: {best.user_attrs[key]}")
     files = sorted(get_all_artifact_meta(best, storage=storage), key=lambda meta: meta.filename)
     if out is None:
+        artifacts = where.artifacts.resolve()
         lines += [f"  {meta.filename}: {artifacts / meta.artifact_id}" for meta in files]
         lines += ["  (`hpsearch best --out DIR` copies them into DIR under these names)"] if files else []
     else:
         out.mkdir(parents=True, exist_ok=True)
         for meta in files:
-            with store.open_reader(meta.artifact_id) as reader, open(out / meta.filename, "wb") as f:
+            with where.artifact_store(create=False).open_reader(meta.artifact_id) as reader, open(out / meta.filename, "wb") as f:
                 shutil.copyfileobj(reader, f)
             lines.append(f"  {meta.filename}: {out / meta.filename}")
-    evaluation = study.user_attrs.get("best_evaluation")
+    evaluation = StudyRecord.read(study).best_evaluation
     if evaluation and evaluation["trial"] == best.number:
         lines.append(format_table(evaluation["table"]))
     return "\n".join(lines)
@@ -68,8 +73,11 @@ def short_value(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def status_summary(study: optuna.Study, wanted: int | None) -> str:
-    """Trials by state, the best so far, trials per hour and the time left to `wanted` finished trials."""
+def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
+    """Trials by state, the best so far, trials per hour and the time left to `wanted` finished trials
+    (None: as many as the study's last run asked for)."""
+    recorded = StudyRecord.read(study)
+    wanted = wanted or recorded.trials_wanted
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state.name.lower() for t in trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")]
@@ -84,59 +92,63 @@ def status_summary(study: optuna.Study, wanted: int | None) -> str:
         finished = states["complete"] + states["pruned"]
         if wanted and finished < wanted:
             lines.append(f"{finished} of {wanted} finished; about {(wanted - finished) / rate * 60:.0f} minutes to go")
-    lines += pruning_savings(study, trials)
+    lines += pruning_savings(recorded, trials)
     return "\n".join(lines)
 
 
-def pruning_savings(study: optuna.Study, trials: list[FrozenTrial]) -> list[str]:
+def pruning_savings(recorded: StudyRecord, trials: list[FrozenTrial]) -> list[str]:
     """Epochs (or folds) the finished trials ran, against what running every one of them to the end would cost."""
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    folds = any(t.user_attrs.get(record.UNIT) == "fold" for t in finished)
     full = max((len(t.intermediate_values) for t in finished if t.state == TrialState.COMPLETE), default=0)
-    full = max(full, study.user_attrs.get("epochs", 0) if not any(t.user_attrs.get("unit") == "fold" for t in finished) else 0)
+    full = max(full, (recorded.epochs or 0) if not folds else 0)
     if not finished or not full:
         return []
     ran = sum(len(t.intermediate_values) for t in finished)
-    unit = "folds" if any(t.user_attrs.get("unit") == "fold" for t in finished) else "epochs"
-    search = study.user_attrs.get("search")
+    unit = "folds" if folds else "epochs"
+    search = recorded.search
     by = f" ({search['sampler']} sampler, {search['pruner']} pruner)" if search else ""
     return [f"pruning saved {1 - ran / (full * len(finished)):.0%}{by}: {ran} {unit} run, against {full * len(finished)} "
             f"for every finished trial to its end"]
 
 
-# the user attributes worth a column, in this order; the rest (per-epoch history, artifact ids) stay out
-ATTRIBUTES = ("best_epoch", "epochs_run", "folds_run", "resumed_from_epoch", "seconds", "total_params", "trainable_params",
-              "inference_ms_per_image", "chance_level", "no_better_than_chance", "device", "worker", "fail_reason",
-              "pruned_reason")
-
-
 def trials_table(study: optuna.Study) -> pd.DataFrame:
     """One row per trial: its number, state and value, one column per parameter, the valid metrics of its best
-    epoch (of its folds, their mean), and the attributes a user would sort by; numbers as numbers."""
+    epoch (of its folds, their mean), and the attributes a user would sort by; numbers as numbers, times with
+    their time zone."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         duration = t.duration.total_seconds() if t.duration else None
-        row = {"number": t.number, "state": t.state.name, "value": t.value, "started": t.datetime_start, "duration_s": duration}
+        started = t.datetime_start.astimezone() if t.datetime_start else None  # Optuna keeps local times without a zone
+        row = {"number": t.number, "state": t.state.name, "value": t.value, "started": started, "duration_s": duration}
         row |= {f"params_{k}": v for k, v in t.params.items()}
-        row |= {f"best_{k}": v for k, v in best_metrics(t).items()}
-        row |= {k: t.user_attrs[k] for k in ATTRIBUTES if k in t.user_attrs}
+        row |= {f"best_{k}": v for k, v in record.best_metrics(t).items()}
+        row |= {k: t.user_attrs[k] for k in record.COLUMNS if k in t.user_attrs}
         rows.append(row)
     return pd.DataFrame(rows).convert_dtypes(convert_string=False)  # whole numbers stay integers beside missing values
 
 
-def best_metrics(trial: FrozenTrial) -> dict[str, float]:
-    history = trial.user_attrs.get("epochs") or []
-    if not history:
-        return {}
-    if trial.user_attrs.get("unit") == "fold":  # one-vs-rest: the mean of its folds
-        return {k: sum(h[k] for h in history) / len(history) for k in history[0]}
-    best = trial.user_attrs.get("best_epoch") or 1 + max(range(len(history)), key=lambda i: trial.intermediate_values.get(i + 1, -1))
-    return history[best - 1]
-
-
-def export_csv(study: optuna.Study, path: Path) -> int:
+def export_csv(study: optuna.Study, path: Path) -> str:
     table = trials_table(study)
     table.to_csv(path, index=False)
-    return len(table)
+    return f"wrote {len(table)} trials of {study.study_name!r} to {path}"
+
+
+def spaces_table() -> str:
+    """`hpsearch spaces`: each space's task, data, preparation, search and metric, in a few lines."""
+    from spaces import list_spaces  # here: spaces bring torch along, which the other tables need not wait for
+    from trainers.tasks import get_task
+
+    lines = []
+    for space in list_spaces():
+        crop = f", region {space.crop}" if isinstance(space.crop, tuple) else ", each image cut to its box" if space.crop else ""
+        pruner = "no pruner" if space.pruner == "none" else f"{space.pruner} pruner"
+        lines += [f"{space.name:12s} {space.task:10s} {space.summary}",
+                  f"{'':23s} --data: {space.data_format or get_task(space.task).data_format} (built in: {space.data})",
+                  f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}; "
+                  f"{space.sampler} sampler, {pruner}",
+                  f"{'':23s} {describe_space(space)}"]
+    return "\n".join(lines)
 
 
 def space_distributions(space) -> dict[str, optuna.distributions.BaseDistribution]:

@@ -16,6 +16,7 @@ from optuna.artifacts import get_all_artifact_meta
 from markdown_it import MarkdownIt
 from optuna_dashboard import get_note
 
+from search.record import StudyRecord
 from search.review.report import short_value, status_summary
 
 PLOTS = {
@@ -34,7 +35,7 @@ pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}.note h2{font-size:1.2em
 def write_report(study: optuna.Study, storage, store, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    sections = [f"<h1>Study {html.escape(study.study_name)}</h1>", _pre(status_summary(study, study.user_attrs.get("trials_wanted")))]
+    sections = [f"<h1>Study {html.escape(study.study_name)}</h1>", _pre(status_summary(study))]
     sections += _best_trial(study, storage, store)
     sections += _plots(study)
     note = get_note(study)
@@ -51,7 +52,7 @@ def _best_trial(study: optuna.Study, storage, store) -> list[str]:
         return ["<p>No trial has completed yet.</p>"]
     best = study.best_trial
     parts = [f"<h2>Best trial: {best.number}, value {best.value:.4f}</h2>", _table(["parameter", "value"], [(k, short_value(v)) for k, v in best.params.items()])]
-    evaluation = study.user_attrs.get("best_evaluation")
+    evaluation = StudyRecord.read(study).best_evaluation
     if evaluation and evaluation["trial"] == best.number:
         table = evaluation["table"]
         columns = [c for c in next(iter(table.values())) if c != "loss"]

@@ -2,43 +2,47 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 from optuna.artifacts import get_all_artifact_meta
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import Trial, TrialState
 from optuna_dashboard import get_note, save_note
 
-from search.study.resume import checkpoint_id, fail_stale_trials
-from search.storage import artifact_store, default_artifacts_dir, open_storage, safe_url
+from search.record import StudyRecord
+from search.storage import Location, load_study, set_heartbeat
+from search.study.resume import checkpoint_id, fail_stale_trials, retry
 from trainers.data import DataError
 
 
-def copy_study(from_url: str, to_url: str, name: str, from_folder: Path | None, to_folder: Path | None) -> str:
-    heartbeat = optuna.load_study(study_name=name, storage=open_storage(from_url)).user_attrs.get("heartbeat")
-    storage = open_storage(from_url, heartbeat=heartbeat)
-    source = optuna.load_study(study_name=name, storage=storage)
-    fail_stale_trials(source)  # a dead worker's trial: failed and queued again first
+def copy_study(origin: Location, destination: Location, name: str | None) -> str:
+    origin.require_database()
+    destination.check_folder()
+    storage = origin.open()
+    source = load_study(origin, name, need_complete=False, storage=storage)
+    heartbeat = StudyRecord.read(source).heartbeat
+    if heartbeat:  # a dead worker's trial: failed and queued again first, as its study's workers would
+        set_heartbeat(storage.rdb, heartbeat, retry)
+        fail_stale_trials(source)
     running = source.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if running:
-        raise DataError(f"study {name!r} has {len(running)} running trial(s) in {safe_url(from_url)}: stop its workers, "
-                        f"or wait until their trials end, then copy it")
-    target_storage = open_storage(to_url)
-    if name in optuna.get_all_study_names(target_storage):
-        raise DataError(f"{safe_url(to_url)} already holds a study {name!r}: copy into another storage, or delete it there")
-    optuna.copy_study(from_study_name=name, from_storage=storage, to_storage=target_storage)
-    target = optuna.load_study(study_name=name, storage=target_storage)
+        raise DataError(f"study {source.study_name!r} has {len(running)} running trial(s) in {origin.safe}: stop its "
+                        f"workers, or wait until their trials end, then copy it")
+    target_storage = destination.open()
+    if source.study_name in optuna.get_all_study_names(target_storage):
+        raise DataError(f"{destination.safe} already holds a study {source.study_name!r}: copy into another storage, "
+                        f"or delete it there")
+    optuna.copy_study(from_study_name=source.study_name, from_storage=storage, to_storage=target_storage)
+    target = optuna.load_study(study_name=source.study_name, storage=target_storage)
     notes = _copy_notes(source, target)
-    from_store, to_store = artifact_store(from_url, from_folder), artifact_store(to_url, to_folder)
-    same = default_or(from_url, from_folder).resolve() == default_or(to_url, to_folder).resolve()
-    files = 0 if same else _copy_files(source, storage, from_store, to_store)
-    return (f"copied study {name!r} ({len(target.trials)} trials, {notes} notes, {files} artifact files) "
-            f"from {safe_url(from_url)} to {safe_url(to_url)}")
+    same = origin.artifacts.resolve() == destination.artifacts.resolve()
+    files = 0 if same else _copy_files(source, storage, origin.artifact_store(), destination.artifact_store())
+    return (f"copied study {source.study_name!r} ({len(target.trials)} trials, {notes} notes, {files} artifact files) "
+            f"from {origin.safe} to {destination.safe}")
 
 
 def _copy_notes(source: optuna.Study, target: optuna.Study) -> int:
-    """optuna-dashboard keys trial notes by trial id, which differs in the new storage."""
+    """optuna-dashboard keys trial notes by trial id, which differs in the new storage. (A note is read and
+    written through a Trial, which only the private _trial_id of a frozen trial can make.)"""
     copied = 0
     pairs = [(source, target)] + [
         (Trial(source, a._trial_id), Trial(target, b._trial_id)) for a, b in zip(source.trials, target.trials)
@@ -49,10 +53,6 @@ def _copy_notes(source: optuna.Study, target: optuna.Study) -> int:
             save_note(new, body)
             copied += 1
     return copied
-
-
-def default_or(url: str, folder: Path | None) -> Path:
-    return Path(folder) if folder else default_artifacts_dir(url)
 
 
 def _copy_files(source: optuna.Study, storage, from_store, to_store) -> int:

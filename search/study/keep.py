@@ -14,6 +14,7 @@ import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
+from search.record import WEIGHTS_ARTIFACT
 from search.winner.models import has_weights, ranked
 
 KEEP = 5  # the default K
@@ -31,7 +32,7 @@ def drop_weights_outside_best(store, keep: int):
         for outside in ranked(study)[keep:]:
             if has_weights(store, outside):
                 try:
-                    store.remove(outside.user_attrs["weights_artifact"])
+                    store.remove(outside.user_attrs[WEIGHTS_ARTIFACT])
                 except ArtifactNotFound:  # another worker removed it a moment ago
                     pass
 

@@ -20,20 +20,20 @@ from optuna.trial import TrialState
 from optuna_dashboard import save_note
 from tqdm.auto import tqdm
 
+from search import record
+from search.errors import StorageLost
 from search.review import pictures
 from search.review.notes import trial_note
 from search.study.keep import KEEP, among_best
-from search.study.strategy import prune_now
 from search.study.resume import (
     CHECKPOINT_EVERY, UnreadableCheckpoint, checkpoint_id, every, first_attempt, is_surplus, load_checkpoint, retry,
     save_checkpoint, system_attrs,
 )
-from search.errors import StorageLost
+from search.study.strategy import prune_now
 from spaces import Space
-from trainers.crossval import fit, step_unit, steps
+from trainers.crossval import fit
 from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights
 from trainers.tasks import Task, get_task, task_options
-from trainers.tasks.classify import Classify
 
 
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
@@ -87,13 +87,36 @@ def plural(n: int, unit: str) -> str:
 
 
 def failure_reason(err: Exception) -> str:
-    """The one line a failed trial records as its fail_reason."""
+    """The one line a failed trial records as the reason it failed."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     if isinstance(err, Diverged):
         return text
     if isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in text:  # the CPU allocator says it in words
         return f"out of memory: {text}"
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class Reports:
+    """A trial's report callback: each epoch's (or fold's) metrics go to Optuna as its intermediate value and
+    the best so far as its BEST_METRICS; the pruner may stop it, never at its last step."""
+
+    def __init__(self, trial: optuna.Trial, task: Task, metric: str, last: int, before=None):
+        self.trial, self.unit, self.metric, self.last, self.before = trial, task.unit, metric, last, before
+        self.history: list[dict[str, float]] = []
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        if self.before:
+            self.before(self.trial)
+        self.history.append(metrics)
+        key = f"valid_{self.metric}"
+        if self.unit == "fold":  # one-vs-rest: the mean of its folds
+            self.trial.set_user_attr(record.BEST_METRICS, {k: sum(h[k] for h in self.history) / len(self.history) for k in metrics})
+        elif metrics[key] > max((h[key] for h in self.history[:-1]), default=-float("inf")):
+            self.trial.set_user_attr(record.BEST_METRICS, metrics)
+        self.trial.report(metrics[key], step)
+        if prune_now(self.trial, len(self.history), self.last):
+            pruner = type(self.trial.study.pruner).__name__
+            raise optuna.TrialPruned(f"{pruner} after {plural(len(self.history), self.unit)}, valid {self.metric} {metrics[key]:.4f}")
 
 
 class Objective:
@@ -114,51 +137,26 @@ class Objective:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
         if self.wanted and is_surplus(trial, self.wanted):
-            trial.set_user_attr("fail_reason", SURPLUS)
+            trial.set_user_attr(record.FAIL_REASON, SURPLUS)
             raise TrialFailed(SURPLUS)
         config, task = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
-        metric = self.space.metric
-        trial.set_user_attr("device", str(self.data.device))
-        history, start, outcome, error = [], time.perf_counter(), "failed", None
-        checkpoint = checkpoint_id(trial.study.study_name, trial) if self.store else None
-        resume = self._resume(trial, checkpoint)
-        self._share_cores(trial)
-
-        unit, last = step_unit(task), steps(config, task, self.data.class_names)  # what one report is: an epoch, or a fold
-        if unit != "epoch":
-            trial.set_user_attr("unit", unit)
-
-        def report(step: int, metrics: dict[str, float]) -> None:
-            self._share_cores(trial)
-            history.append(metrics)
-            trial.set_user_attr("epochs", history)
-            trial.report(metrics[f"valid_{metric}"], step)
-            if prune_now(trial, len(history), last):
-                pruner = type(trial.study.pruner).__name__
-                raise optuna.TrialPruned(f"{pruner} after {plural(len(history), unit)}, valid {metric} {metrics[f'valid_{metric}']:.4f}")
-
+        trial.set_user_attr(record.DEVICE, str(self.data.device))
+        if task.unit != "epoch":
+            trial.set_user_attr(record.UNIT, task.unit)
+        reports = Reports(trial, task, self.space.metric, task.steps(config.epochs, self.data.class_names), self._share_cores)
+        start, outcome, error = time.perf_counter(), "failed", None
         try:
-            if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash
-                trial.set_user_attr("resumed_from_epoch", resume["epoch"])
-                for epoch, metrics in enumerate(resume["history"], 1):
-                    report(epoch, metrics)
-            save = every(self.checkpoint_every, lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
-            result = fit(config, self.data, task, metric, report, self.progress, checkpoint=save, resume=resume)
-            value = result.best[f"valid_{metric}"]
-            outcome = f"complete, valid {metric} {value:.4f} {result.where}"
-            chance = self._record(trial, config, task, result)
-            if chance is not None:
-                outcome += f", no better than chance (always the commonest answer: {chance:.4f})"
+            outcome, value = self._train(trial, config, task, reports)
             return value
         except KeyboardInterrupt:  # Optuna marks the trial failed; queue it to go on from its checkpoint
             outcome = "interrupted"
             retry(trial.study, next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number))
-            trial.set_user_attr("fail_reason", outcome)
+            trial.set_user_attr(record.FAIL_REASON, outcome)
             raise
         except optuna.TrialPruned as pruned:
-            trial.set_user_attr("pruned_reason", str(pruned))
+            trial.set_user_attr(record.PRUNED_REASON, str(pruned))
             outcome = f"pruned by {pruned}"
             raise
         except (StorageLost, UpdateFinishedTrialError):  # not this trial's doing, and nothing more can be stored
@@ -171,9 +169,28 @@ class Objective:
             raise self._fail(trial, reason) from err
         finally:  # for pruned and failed trials too
             if outcome is not None:
-                trial.set_user_attr(f"{unit}s_run", len(history))
-                trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-                save_note(trial, trial_note(trial.number, outcome, history, trial.params, trial.user_attrs, error))
+                trial.set_user_attr(record.steps_run(task.unit), len(reports.history))
+                trial.set_user_attr(record.SECONDS, round(time.perf_counter() - start, 2))
+                save_note(trial, trial_note(trial.number, outcome, reports.history, trial.params, trial.user_attrs, error))
+
+    def _train(self, trial: optuna.Trial, config: TrainConfig, task: Task, reports: Reports) -> tuple[str, float]:
+        """Train from the start, or from a retried trial's checkpoint; how it ended, and its value."""
+        checkpoint = checkpoint_id(trial.study.study_name, trial) if self.store else None
+        resume = self._resume(trial, checkpoint)
+        self._share_cores(trial)
+        if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash
+            trial.set_user_attr(record.RESUMED_FROM_EPOCH, resume["epoch"])
+            for epoch, metrics in enumerate(resume["history"], 1):
+                reports(epoch, metrics)
+        save = every(self.checkpoint_every, lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
+        metric = self.space.metric
+        result = fit(config, self.data, task, metric, reports, self.progress, checkpoint=save, resume=resume)
+        value = result.best[f"valid_{metric}"]
+        outcome = f"complete, valid {metric} {value:.4f} {result.where}"
+        chance = self._record(trial, config, task, result)
+        if chance is not None:
+            outcome += f", no better than chance (always the commonest answer: {chance:.4f})"
+        return outcome, value
 
     def _share_cores(self, trial: optuna.Trial) -> None:
         """Trials training on this machine's CPU share its cores: torch's threads for each of them, so that
@@ -182,7 +199,8 @@ class Objective:
         if self.data.device.type != "cpu":
             return
         host = f"{socket.gethostname()}:"
-        here = sum(t.user_attrs.get("worker", "").startswith(host) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        here = sum(t.user_attrs.get(record.WORKER, "").startswith(host) for t in running)
         threads = max(1, CORES // max(1, here))
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
@@ -196,14 +214,14 @@ class Objective:
             where = f"from epoch {state['epoch'] + 1}" if state else "from the start (no checkpoint)"
         except UnreadableCheckpoint as err:
             state, where = None, f"from the start: its checkpoint is unreadable ({err})"
-        previous = system_attrs(trial)["retry_history"][-1]
+        previous = system_attrs(trial)[record.RETRY_HISTORY][-1]
         failed = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == previous)
         tqdm.write(f"trial {trial.number} retries trial {previous} {where}; trial {previous} failed: "
-                   f"{failed.user_attrs.get('fail_reason', 'see its note')}")
+                   f"{failed.user_attrs.get(record.FAIL_REASON, 'see its note')}")
         return state
 
     def _fail(self, trial: optuna.Trial, reason: str) -> TrialFailed:
-        trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr(record.FAIL_REASON, reason)
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -211,61 +229,54 @@ class Objective:
 
     def _record(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> float | None:
         """Store what the trial found; the chance level where the kept model is no better than it."""
-        trial.set_user_attr("trainable_params", result.trainable_params)
-        trial.set_user_attr("total_params", result.total_params)
+        trial.set_user_attr(record.TRAINABLE_PARAMS, result.trainable_params)
+        trial.set_user_attr(record.TOTAL_PARAMS, result.total_params)
         if result.unit == "epoch":
-            trial.set_user_attr("best_epoch", result.best_epoch)
-        trial.set_user_attr("inference_ms_per_image", round(result.inference_ms, 4))
+            trial.set_user_attr(record.BEST_EPOCH, result.best_epoch)
+        trial.set_user_attr(record.INFERENCE_MS, round(result.inference_ms, 4))
         metric, valid = self.space.metric, self.data.targets[self.data.splits["valid"]].cpu()
         chance = chance_level(task, self.data, metric)
         no_better = task.metrics(result.valid_outputs, valid)[metric] <= chance + 1e-9
-        trial.set_user_attr("chance_level", round(chance, 4))
-        trial.set_user_attr("no_better_than_chance", bool(no_better))
+        trial.set_user_attr(record.CHANCE_LEVEL, round(chance, 4))
+        trial.set_user_attr(record.NO_BETTER_THAN_CHANCE, bool(no_better))
         if self.store is not None:
             self._store_files(trial, config, task, result)
         return chance if no_better else None
 
     def _store_files(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
+        """Its learning curves and the pictures its task draws of the valid split; for a trial that is the best
+        when it ends, those of the test split too; for one among the `keep` best, its weights and card."""
         value = result.best[f"valid_{self.space.metric}"]
         others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
-        labels = isinstance(task, Classify)  # pictures of single-label predictions
+        where = f", epoch {result.best_epoch}" if result.unit == "epoch" else ", each class's best fold"
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             curves = result.unit == "epoch"  # folds make no curve
             made = [pictures.learning_curves(result.history, self.space.metric, folder / "learning_curves.png")] if curves else []
-            if labels:
-                made += self._confusion(result, folder)
-            if best_so_far and labels:  # test pictures for every trial that was the best when it ended
+            valid = self.data.targets[self.data.splits["valid"]].cpu()
+            made += pictures.of_split(task.pictures, "valid", result.valid_outputs, valid, self.data.class_names,
+                                      "valid" + where, folder)
+            if best_so_far and task.pictures:
                 made += self._test_pictures(config, task, result, folder)
             if among_best(trial.study, value, self.keep):  # weights for the K best (search.study.keep)
                 self._save_model(trial, config, task, result, folder)
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
 
-    def _confusion(self, result: TrainResult, folder: Path) -> list[Path]:
-        truth = self.data.targets[self.data.splits["valid"]].cpu().numpy()
-        predicted = result.valid_outputs.argmax(1).numpy()
-        title = f"valid, epoch {result.best_epoch}" if result.unit == "epoch" else "valid, each class's best fold"
-        return [pictures.confusion(truth, predicted, self.data.class_names, title, folder / "confusion_valid.png")]
-
     def _test_pictures(self, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> list[Path]:
-        """The best epoch's model on the test split: its confusion matrix and its most confident right and wrong images."""
+        """The best epoch's model on the test split, drawn as its task's pictures (with its images)."""
         model = build_model(dataclasses.replace(config, pretrained=False), self.data, task)
         model.load_state_dict(result.state_dict)
         rows = self.data.splits["test"]
-        outputs = predict(model, config, self.data, rows)
-        truth = self.data.targets[rows].cpu().numpy()
-        names = self.data.class_names
-        return [
-            pictures.confusion(truth, outputs.argmax(1).numpy(), names, "test" + (f", epoch {result.best_epoch}" if result.unit == "epoch" else ""),
-                               folder / "confusion_test.png"),
-            pictures.examples(self.data.pixels(rows).cpu(), truth, outputs, names, folder / "examples_test.png"),
-        ]
+        outputs, truth = predict(model, config, self.data, rows), self.data.targets[rows].cpu()
+        title = "test" + (f", epoch {result.best_epoch}" if result.unit == "epoch" else "")
+        return pictures.of_split(task.pictures, "test", outputs, truth, self.data.class_names, title, folder,
+                                 images=self.data.pixels(rows).cpu())
 
     def _save_model(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> None:
         weights, card = folder / "model.safetensors", folder / "model.json"
         save_weights(result.state_dict, weights)
         card.write_text(json.dumps(model_card(self.space, config, task, self.data), indent=2))
-        trial.set_user_attr("weights_artifact", upload_artifact(artifact_store=self.store, file_path=str(weights), study_or_trial=trial))
-        trial.set_user_attr("model_artifact", upload_artifact(artifact_store=self.store, file_path=str(card), study_or_trial=trial))
+        for key, path in ((record.WEIGHTS_ARTIFACT, weights), (record.MODEL_ARTIFACT, card)):
+            trial.set_user_attr(key, upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial))

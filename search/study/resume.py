@@ -15,10 +15,12 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study.strategy import experimental
+from search.experimental import experimental
+from search.record import FAILED_TRIAL, StudyRecord
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CHECKPOINT_EVERY = 30  # seconds of training between epoch checkpoints, at most: what a crash can cost
+HEARTBEAT = 30  # seconds between a running trial's signs of life; three missed make it stale
 COUNTED = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # every trial but the failed ones
 
 
@@ -27,13 +29,14 @@ class UnreadableCheckpoint(Exception):
 
 
 def system_attrs(trial: optuna.Trial | FrozenTrial) -> dict:
-    """A trial's system attributes (Optuna 5's Trial no longer shows them)."""
+    """A trial's system attributes. Optuna 5's Trial no longer shows them; its storage does, by the trial's
+    id, which only its private _trial_id gives."""
     return trial.storage.get_trial_system_attrs(trial._trial_id) if isinstance(trial, optuna.Trial) else trial.system_attrs
 
 
 def first_attempt(trial: optuna.Trial | FrozenTrial) -> int:
     """The number of the trial that a retry retries (Optuna's `failed_trial`), or the trial's own."""
-    return system_attrs(trial).get("failed_trial", trial.number)
+    return system_attrs(trial).get(FAILED_TRIAL, trial.number)
 
 
 def checkpoint_id(study_name: str, trial: optuna.Trial | FrozenTrial) -> str:
@@ -101,7 +104,7 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
 
     Optuna's callback for heartbeat-stale trials; also called for an interrupted trial. The retry starts
     with no user attributes of its own: those of the failed attempt (its reason, its epochs) stay there."""
-    wanted = study.user_attrs.get("trials_wanted")
+    wanted = StudyRecord.read(study).trials_wanted
     if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
         fresh = copy.deepcopy(trial)
         fresh.user_attrs = {}

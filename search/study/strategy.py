@@ -16,29 +16,21 @@ would otherwise be exactly TPE's start-up trials.
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
 from collections.abc import Callable
-from contextlib import contextmanager
 
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.samplers import BaseSampler
 
-SEED_ATTR = "sampler_seed"  # a trial's system attribute: the seed its parameters were drawn with
-# start-up trials of a model-based sampler: with 10, multivariate TPE reached random search's best on the recorded
-# curves in 23.8 and 13.4 trials (checkbox, digits), with 5 in 19.4 and 13.7
+from search.experimental import experimental
+from search.record import SAMPLER_SEED
+from search.study.registry import PRUNERS, SAMPLERS
+
+# start-up trials of a model-based sampler (tpe, gp), spread over the space; why 5 and not Optuna's 10: the
+# README's "How a study searches" (benchmarks/search_quality.py on the recorded curves)
 START = 5
-
-
-@contextmanager
-def experimental():
-    """Optuna marks some of what we use experimental (multivariate TPE, Wilcoxon, the heartbeat's retries):
-    chosen on purpose, and no news to a user."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -46,55 +38,75 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
-def _tpe(seed: int) -> BaseSampler:
-    # multivariate: the parameters' joint density (a good lr depends on the model and the batch size); on
-    # the recorded curves it reached random search's 50-trial best in 19.4 trials on checkbox and 13.7 on
-    # digits, univariate TPE in 23.6 and 20.1 (benchmarks/search_quality.py, 20 seeds). group: the
-    # spaces whose parameters depend on others' choices (drillbit's hidden widths) are split by them.
-    # constant_liar: a trial another worker is running counts as a poor one, so that workers do not
-    # crowd one promising region; with one worker nothing else runs, and it changes nothing
+@SAMPLERS.register
+def tpe(seed: int) -> BaseSampler:
+    # multivariate: the parameters' joint density (a good lr depends on the model and the batch size); it
+    # beat univariate TPE on the recorded curves (README, "How a study searches"). group: the spaces whose
+    # parameters depend on others' choices (drillbit's hidden widths) are split by them. constant_liar: a
+    # trial another worker is running counts as a poor one, so that workers do not crowd one promising
+    # region; with one worker nothing else runs, and it changes nothing
     with experimental():
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=START, multivariate=True, group=True, constant_liar=True)
 
 
-def _gp(seed: int) -> BaseSampler:
+@SAMPLERS.register
+def gp(seed: int) -> BaseSampler:
     with experimental():
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=START)
 
 
-SAMPLERS: dict[str, tuple[Callable[[int], BaseSampler], bool]] = {  # name: (maker of a seeded sampler, spread start-up)
-    "tpe": (_tpe, True),
-    "random": (lambda seed: optuna.samplers.RandomSampler(seed=seed), False),
-    "gp": (_gp, True),
-}
+@SAMPLERS.register
+def random(seed: int) -> BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
 
-# name: (epochs per trial, options) -> pruner. The first rungs come late enough that a configuration which
-# learns slowly at first is not stopped before it shows what it can do (see each space's comment and
-# benchmarks/search_quality.py for the measurements).
-PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
-    "none": lambda epochs, **options: optuna.pruners.NopPruner(),
-    "median": lambda epochs, **options: optuna.pruners.MedianPruner(
-        **{"n_startup_trials": 5, "n_warmup_steps": max(1, epochs // 3), **options}),
-    "halving": lambda epochs, **options: optuna.pruners.SuccessiveHalvingPruner(
-        **{"min_resource": max(1, epochs // 3), "reduction_factor": 3, **options}),
-    "hyperband": lambda epochs, **options: optuna.pruners.HyperbandPruner(
-        **{"min_resource": max(1, epochs // 3), "max_resource": epochs, "reduction_factor": 3, **options}),
-    # the median pruner's verdict, acted on only once a trial has not improved for `patience` epochs: on the
-    # recorded curves every other pruner stopped the eventual best configuration in 5% to 80% of searches
-    "patient": lambda epochs, patience=2, **options: optuna.pruners.PatientPruner(
-        PRUNERS["median"](epochs, **options), patience=patience),
-    "wilcoxon": lambda epochs, **options: optuna.pruners.WilcoxonPruner(**{"p_threshold": 0.1, "n_startup_steps": 5, **options}),
-}
+
+SPREAD_START = ("tpe", "gp")  # the samplers whose start-up trials are spread over the space (not random search)
+
+# Pruners take the epochs per trial and the space's options. The first rungs come late enough that a
+# configuration which learns slowly at first is not stopped before it shows what it can do (see each space
+# and the README's "How a study searches" for the measurements).
+
+
+@PRUNERS.register
+def none(epochs: int, **options) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+@PRUNERS.register
+def median(epochs: int, **options) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(**{"n_startup_trials": 5, "n_warmup_steps": max(1, epochs // 3), **options})
+
+
+@PRUNERS.register
+def halving(epochs: int, **options) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(**{"min_resource": max(1, epochs // 3), "reduction_factor": 3, **options})
+
+
+@PRUNERS.register
+def hyperband(epochs: int, **options) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(
+        **{"min_resource": max(1, epochs // 3), "max_resource": epochs, "reduction_factor": 3, **options})
+
+
+@PRUNERS.register
+def patient(epochs: int, patience: int = 2, **options) -> optuna.pruners.BasePruner:
+    """The median pruner's verdict, acted on only once a trial has not improved for `patience` epochs: on the
+    recorded curves every other pruner stopped the eventual best configuration in some searches."""
+    return optuna.pruners.PatientPruner(median(epochs, **options), patience=patience)
+
+
+@PRUNERS.register
+def wilcoxon(epochs: int, **options) -> optuna.pruners.BasePruner:
+    return optuna.pruners.WilcoxonPruner(**{"p_threshold": 0.1, "n_startup_steps": 5, **options})
 
 
 def make_pruner(name: str, epochs: int, options: dict | None = None) -> optuna.pruners.BasePruner:
     with experimental():
-        return PRUNERS[name](epochs, **(options or {}))
+        return PRUNERS.get(name)(epochs, **(options or {}))
 
 
 def make_sampler(name: str, seed: int) -> BaseSampler:
-    make, spread = SAMPLERS[name]
-    return SeededByTrial(seed, make, START if spread else 0)
+    return SeededByTrial(seed, SAMPLERS.get(name), START if name in SPREAD_START else 0)
 
 
 def prune_now(trial: optuna.Trial, step: int, last: int) -> bool:
@@ -107,7 +119,7 @@ class SeededByTrial(BaseSampler):
     """Trial N's parameters from a sampler made for it, seeded from (seed, N); the first `start` trials
     spread over the space (see the module's docstring)."""
 
-    def __init__(self, seed: int, make: Callable[[int], BaseSampler] = _tpe, start: int = START):
+    def __init__(self, seed: int, make: Callable[[int], BaseSampler] = tpe, start: int = START):
         self._seed, self._make, self._start = seed, make, start
         self._sampler, self._number = make(seed), -1
 
@@ -115,7 +127,8 @@ class SeededByTrial(BaseSampler):
         self._number = trial.number
         seed = trial_seed(self._seed, trial.number)
         self._sampler = self._make(seed)
-        study._storage.set_trial_system_attr(trial._trial_id, SEED_ATTR, seed)
+        # a sampler has the frozen trial only: Optuna's own samplers write its system attributes this way
+        study._storage.set_trial_system_attr(trial._trial_id, SAMPLER_SEED, seed)
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from search.storage import require_database
+from search.storage import Location
 from search.winner.models import best_models
 from search.winner.predict import image_files
 from trainers.data import DataError
@@ -110,20 +110,23 @@ def dice_scores(found: list[tuple[str, str, object]], paths: list[Path], classes
     return {"dice": float(np.mean(dice)) if dice else float(np.mean(pairs)), "dice_images": float(np.mean(pairs))}
 
 
-def load_cascade(storage_url: str, studies: list[str], artifacts: str | None, device: torch.device) -> Cascade:
+def load_cascade(where: Location, studies: list[str], device: torch.device) -> Cascade:
     """The best trial of each of the three studies (defect, types, masks), from search.winner.models."""
     if len(studies) != 3:
         raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
-    require_database(storage_url)
-    return Cascade(*(best_models(storage_url, name, artifacts, 1, device)[2].predictors[0] for name in studies))
+    where.require_database()
+    storage = where.open()
+    return Cascade(*(best_models(where, name, 1, device, storage=storage)[2].predictors[0] for name in studies))
 
 
-def run_cascade(storage_url: str, studies: list[str], artifacts: str | None, sources: list[str], out: Path,
-                device: torch.device, truth: Path | None = None) -> str:
+def run_cascade(where: Location, studies: list[str], sources: list[str], out: Path, device: str,
+                truth: Path | None = None) -> str:
+    from trainers.loop import pick_device
+
     paths = image_files(sources)
     if truth and not Path(truth).is_file():
         raise DataError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
-    cascade = load_cascade(storage_url, studies, artifacts, device)
+    cascade = load_cascade(where, studies, pick_device(device))
     found, skipped = cascade.predict([(p.name, p) for p in paths])
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)

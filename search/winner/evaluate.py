@@ -1,16 +1,23 @@
 """The train/valid/test table of a study's best model, and of an ensemble of its best trials beside it, on
-the study's own split of its own images."""
+the study's own split of its own images: once when a run ends (`evaluate_best`), and on demand (`hpsearch
+evaluate`)."""
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import torch
+from tqdm.auto import tqdm
 
+from search.record import StudyRecord, record_best_evaluation
 from search.review.report import format_table
-from trainers.data import DataError
-from trainers.loop import TrainData
+from search.storage import Location
+from search.winner.models import best_models, load_predictor, top_trials
+from trainers.data import DataError, discover
+from trainers.loop import TrainData, pick_device
 from trainers.predict import Ensemble
-from trainers.prepare import prepare, to_device
+from trainers.prepare import prepare, resolve_source, to_device
 
 SPLITS = ("train", "valid", "test")
 
@@ -34,14 +41,13 @@ def table(ensemble: Ensemble, data: TrainData) -> dict[str, dict[str, float]]:
 
 def study_data(study: optuna.Study, ensemble: Ensemble, device: torch.device, source: str | None = None) -> TrainData:
     """The study's images and split as its trials trained on them, from the data it recorded (or `source`)."""
-    recorded = study.user_attrs["data"]
-    crop = recorded.get("crop")
-    prepared = prepare(source or recorded["source"], recorded["image_size"], recorded["resize"],
-                       tuple(recorded.get("split", (0.6, 0.2, 0.2))), recorded.get("seed", 0), progress=False,
-                       crop=tuple(crop) if isinstance(crop, list) else crop)
-    if (prepared.fingerprint, prepared.split_digest) != (recorded["fingerprint"], recorded["split_digest"]):
-        raise DataError(f"{source or recorded['source']} does not hold the images and split of study {study.study_name!r}: "
-                        f"pass --data the folder or manifest it ran on")
+    recorded = StudyRecord.read(study).data
+    source = source or recorded.source
+    where, remedy = f"{source} does not hold the images of study {study.study_name!r}", "pass --data the folder or manifest it ran on"
+    found = discover(resolve_source(source))
+    recorded.check(found, where, remedy)
+    prepared = prepare(found, recorded.image_size, recorded.resize, recorded.split, recorded.seed, progress=False, crop=recorded.crop)
+    recorded.check_split(prepared.split_digest, where, remedy)
     return to_device(prepared, ensemble.task, device)
 
 
@@ -54,3 +60,27 @@ def compare(best: Ensemble, ensemble: Ensemble, data: TrainData, trials: list[in
     change = several["test"][metric] - single["test"][metric]
     lines.append(f"test {metric}: {single['test'][metric]:.4f} alone, {several['test'][metric]:.4f} ensembled ({change:+.4f})")
     return "\n".join(lines)
+
+
+def run_evaluate(where: Location, study_name: str | None, k: int, device: str, source: str | None = None) -> str:
+    """`hpsearch evaluate`: the K best trials' ensemble beside the best trial, on the study's own split."""
+    device = pick_device(device)
+    study, trials, ensemble = best_models(where, study_name, k, device)
+    data = study_data(study, ensemble, device, source)
+    return compare(Ensemble(ensemble.predictors[:1]), ensemble, data, [t.number for t in trials])
+
+
+def evaluate_best(study: optuna.Study, data: TrainData, store) -> dict | None:
+    """When a run ends: the best trial's stored model on train, valid and test; stored on the study and printed."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        tqdm.write("no trial completed: nothing to test")
+        return None
+    if best.number not in [t.number for t in top_trials(study, store, 1)]:
+        tqdm.write(f"trial {best.number} is the best but has no stored weights: cannot test it")
+        return None
+    evaluation = record_best_evaluation(study, best, table(Ensemble([load_predictor(store, best, data.device)]), data))
+    tqdm.write(f"\nbest trial {best.number}: " + json.dumps(best.params))
+    tqdm.write(format_table(evaluation["table"]))
+    return evaluation

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from search.errors import Stop
+from search.storage import Location
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
 
@@ -60,10 +61,9 @@ def _torchscript(module: nn.Module, example: torch.Tensor, path: Path):
 FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript)}  # file name, writer (returns its runner)
 
 
-def export(storage_url: str, study_name: str | None, artifacts: str | None, trial: int | None, fmt: str, out: Path,
-           data: str | None = None) -> str:
+def export(where: Location, study_name: str | None, trial: int | None, fmt: str, out: Path, data: str | None = None) -> str:
     device = torch.device("cpu")
-    study, trials, ensemble = best_models(storage_url, study_name, artifacts, 1, device, trial)
+    study, trials, ensemble = best_models(where, study_name, 1, device, trial)
     predictor, chosen = ensemble.predictors[0], trials[0]
     images = study_data(study, ensemble, device, data)
     images = images.pixels(images.splits["test"][:CHECK_IMAGES]).contiguous()

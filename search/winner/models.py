@@ -12,7 +12,8 @@ from optuna.artifacts import download_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, TrialState
 
-from search.storage import artifact_store, default_artifacts_dir, load_study
+from search.record import MODEL_ARTIFACT, WEIGHTS_ARTIFACT
+from search.storage import Location, load_study
 from trainers.data import DataError
 
 
@@ -24,10 +25,10 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
 
 def has_weights(store, trial: FrozenTrial) -> bool:
     """Whether the trial's weights are in the store: kept for the best trials only (`hpsearch run --keep`)."""
-    if "weights_artifact" not in trial.user_attrs or "model_artifact" not in trial.user_attrs:
+    if WEIGHTS_ARTIFACT not in trial.user_attrs or MODEL_ARTIFACT not in trial.user_attrs:
         return False
     try:
-        store.open_reader(trial.user_attrs["weights_artifact"]).close()
+        store.open_reader(trial.user_attrs[WEIGHTS_ARTIFACT]).close()
         return True
     except ArtifactNotFound:
         return False
@@ -45,17 +46,18 @@ def load_predictor(store, trial: FrozenTrial, device):
 
     with tempfile.TemporaryDirectory() as tmp:
         card, weights = Path(tmp) / "model.json", Path(tmp) / "model.safetensors"
-        for path, key in ((card, "model_artifact"), (weights, "weights_artifact")):
+        for path, key in ((card, MODEL_ARTIFACT), (weights, WEIGHTS_ARTIFACT)):
             download_artifact(artifact_store=store, file_path=str(path), artifact_id=trial.user_attrs[key])
         return Predictor.load(json.loads(card.read_text()), weights, device)
 
 
-def best_models(storage_url: str, study_name: str | None, artifacts: str | None, k: int, device, trial: int | None = None):
-    """A study's k best trials with weights (or trial number `trial`) and their models, as one Ensemble."""
+def best_models(where: Location, study_name: str | None, k: int, device, trial: int | None = None, storage=None):
+    """A study's k best trials with weights (or trial number `trial`) and their models, as one Ensemble;
+    from `storage` where the caller opened it already."""
     from trainers.predict import Ensemble
 
-    study = load_study(storage_url, study_name)
-    store = artifact_store(storage_url, artifacts, create=False)
+    study = load_study(where, study_name, storage=storage)
+    store = where.artifact_store(create=False)
     if trial is not None:
         chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial and has_weights(store, t)]
         if not chosen:
@@ -64,7 +66,6 @@ def best_models(storage_url: str, study_name: str | None, artifacts: str | None,
     else:
         chosen = top_trials(study, store, k)
         if not chosen:
-            folder = artifacts or default_artifacts_dir(storage_url)
-            raise DataError(f"no trial of study {study.study_name!r} has its weights in {folder}: "
+            raise DataError(f"no trial of study {study.study_name!r} has its weights in {where.artifacts}: "
                             f"pass --artifacts where the artifact store is")
     return study, chosen, Ensemble([load_predictor(store, t, device) for t in chosen])

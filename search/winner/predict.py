@@ -7,11 +7,11 @@ import csv
 import time
 from pathlib import Path
 
+from search.storage import Location
 from trainers.data import DataError
 from trainers.images import EXTENSIONS
 
 CHUNK = 256  # images decoded and answered at a time: memory stays bounded on big folders
-BOX = ("x_min", "y_min", "x_max", "y_max")
 
 
 def image_files(sources: list[str]) -> list[Path]:
@@ -29,17 +29,6 @@ def image_files(sources: list[str]) -> list[Path]:
     return files
 
 
-def csv_rows(name: str, fields: dict) -> list[dict]:
-    """An answer's CSV rows: masks as Severstal's (one per class found), anything else one row per image."""
-    if "masks" in fields:
-        return [{"ImageId": name, "ClassId": m["class"], "EncodedPixels": m["rle"]} for m in fields["masks"]]
-    row = {"image": name}
-    row |= {"label": fields["label"]} if "label" in fields else {"labels": " ".join(fields["labels"])}
-    row |= {f"p_{c}": p for c, p in fields["probabilities"].items()}
-    row |= dict(zip(BOX, fields["box"])) if "box" in fields else {}
-    return [row]
-
-
 def predict_files(ensemble, paths: list[Path]) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
     """(file name, fields) for each image answered, and (file name, reason) for each left out."""
     answered, skipped = [], []
@@ -51,16 +40,16 @@ def predict_files(ensemble, paths: list[Path]) -> tuple[list[tuple[str, dict]], 
     return answered, skipped
 
 
-def run_predict(storage_url: str, study_name: str | None, artifacts: str | None, sources: list[str], out: Path, k: int,
-                device) -> str:
+def run_predict(where: Location, study_name: str | None, sources: list[str], out: Path, k: int, device: str) -> str:
     from search.winner.models import best_models
+    from trainers.loop import pick_device
 
     paths = image_files(sources)
-    study, trials, ensemble = best_models(storage_url, study_name, artifacts, k, device)
+    study, trials, ensemble = best_models(where, study_name, k, pick_device(device))
     start = time.perf_counter()
     answered, skipped = predict_files(ensemble, paths)
     seconds = time.perf_counter() - start
-    rows = [row for name, fields in answered for row in csv_rows(name, fields)]
+    rows = [row for name, fields in answered for row in ensemble.task.rows(name, fields)]
     header = list(dict.fromkeys(key for row in rows for key in row)) or ["image"]
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, header)

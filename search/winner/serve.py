@@ -25,7 +25,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from PIL import Image
 
-from search.serving import SAFE_METHODS, allowed_hosts, refusal
+from search.record import StudyRecord
+from search.serving import SAFE_METHODS, allowed_hosts, refusal, warn_if_exposed
+from search.storage import Location
 from trainers.images import BadImage, TooLarge
 
 
@@ -120,15 +122,41 @@ def cascade_answer(cascade):
 
 
 def model_info(study, trials, ensemble) -> dict:
-    best = study.user_attrs.get("best_evaluation") or {}
+    """What `GET /model` says: the study, each served trial (parameters, valid and test metrics, image size),
+    the task and classes. `image_size` is the models' side in pixels, as in model.json; a list only for an
+    ensemble of models trained at several sizes."""
+    best = StudyRecord.read(study).best_evaluation or {}
+    sizes = sorted({p.card["image_size"] for p in ensemble.predictors})
     return {
         "study": study.study_name,
-        "trials": [{"number": t.number, "params": t.params, "valid": t.value,
-                    "test": best["table"]["test"] if best.get("trial") == t.number else None} for t in trials],
+        "trials": [{"number": t.number, "params": t.params, "valid": t.value, "image_size": p.card["image_size"],
+                    "test": best["table"]["test"] if best.get("trial") == t.number else None}
+                   for t, p in zip(trials, ensemble.predictors)],
         "task": ensemble.predictors[0].card["task"],
         "classes": ensemble.class_names,
-        "image_size": sorted({p.card["image_size"] for p in ensemble.predictors}),
+        "image_size": sizes[0] if len(sizes) == 1 else sizes,
     }
+
+
+def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str] | None, host: str, port: int,
+              limits: Limits, device: str) -> None:
+    """`hpsearch serve`: the best model, the K best ensembled, or the steel cascade, until Ctrl-C."""
+    from search.winner.models import best_models
+    from trainers.loop import pick_device
+
+    sock = listen(host, port)  # a busy port fails before the models load
+    warn_if_exposed(host, "use the models")
+    if cascade:
+        from search.winner.cascade import load_cascade
+
+        answer, info = cascade_answer(load_cascade(where, cascade, pick_device(device))), {"cascade": cascade}
+    else:
+        study, trials, ensemble = best_models(where, study_name, k, pick_device(device))
+        answer, info = ensemble_answer(ensemble), model_info(study, trials, ensemble)
+    bound = sock.getsockname()[1]
+    print(f"serving {', '.join(cascade or []) or info['study']} on http://{host}:{bound}: POST /predict "
+          f"(multipart, `file` fields), GET /healthz, GET /model (Ctrl-C stops it)", flush=True)
+    serve(make_app(answer, info, limits, host, bound), sock)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -11,23 +11,22 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from trainers.cache import Decoded
-from trainers.models import create_model
+from trainers.tasks.registry import register_task
+from trainers.tasks.task import Task
 
 CLASS_FOLDERS = "a folder of class folders, or a CSV manifest path,label[,split]"
 
 
+@register_task
 @dataclass
-class Classify:
+class Classify(Task):
     name = "classify"
     data_format = CLASS_FOLDERS
     outputs = "(N, classes): a logit per class; softmax gives the probabilities"
-    create_model = staticmethod(create_model)
+    pictures = ("confusion", "examples")
 
     def class_names(self, decoded: Decoded) -> list[str]:
         return sorted({i.label for i in decoded.items})
-
-    def num_outputs(self, class_names: list[str]) -> int:
-        return len(class_names)
 
     def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         index = {name: i for i, name in enumerate(class_names)}
@@ -58,15 +57,9 @@ class Classify:
     def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
         return probabilities.clamp_min(1e-12).log()
 
-    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
-        return {"probabilities": probabilities.numpy()}
-
     def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
         p = answer["probabilities"]
         return {"label": class_names[int(p.argmax())], "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}}
-
-    def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return targets
 
 
 def class_log_frequencies(labels: torch.Tensor, classes: int) -> torch.Tensor:

@@ -12,16 +12,20 @@ import torch
 import torch.nn.functional as F
 
 from trainers.cache import Decoded
+from trainers.data import BOX_COLUMNS
 from trainers.images import box_to_original, crop_box, frame_of
 from trainers.models import create_model
 from trainers.tasks.classify import class_log_frequencies
+from trainers.tasks.registry import register_task
+from trainers.tasks.task import Task
 
 
 HIT_IOU = 0.5  # a box this close to the true one, with the right class, is a hit
 
 
+@register_task
 @dataclass
-class Localize:
+class Localize(Task):
     name = "localize"
     outputs = ("(N, classes + 4): a logit per class, then x_min, y_min, x_max, y_max whose sigmoids are the box "
                "as fractions of the square input")
@@ -88,6 +92,11 @@ class Localize:
         p = answer["probabilities"]
         return {"label": class_names[int(p.argmax())], "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)},
                 "box": [round(float(v), 1) for v in answer["box"]]}  # x_min, y_min, x_max, y_max in the image's pixels
+
+    def rows(self, image: str, fields: dict) -> list[dict]:
+        """The label, each class's probability, then the box's corners in the image's own pixels."""
+        (row,) = super().rows(image, {k: v for k, v in fields.items() if k != "box"})
+        return [row | dict(zip(BOX_COLUMNS, fields["box"]))]
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Boxes follow the warp: theta maps output to input positions in [-1, 1], so corners go through its inverse."""

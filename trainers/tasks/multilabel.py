@@ -11,24 +11,22 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from trainers.cache import Decoded
-from trainers.models import create_model
+from trainers.tasks.registry import register_task
+from trainers.tasks.task import Task
 
 SEVERSTAL = "Severstal's layout: train.csv (ImageId,ClassId,EncodedPixels) and train_images/"
 
 
+@register_task
 @dataclass
-class Multilabel:
+class Multilabel(Task):
     name = "multilabel"
     outputs = "(N, classes): a logit per class; a class is present where its sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; the classes with a mask are an image's labels"
-    create_model = staticmethod(create_model)
     threshold: float = 0.5  # a class is predicted where its probability reaches this
 
     def class_names(self, decoded: Decoded) -> list[str]:
         return decoded.mask_classes
-
-    def num_outputs(self, class_names: list[str]) -> int:
-        return len(class_names)
 
     def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         targets = torch.zeros(len(decoded.items), len(class_names))
@@ -57,19 +55,17 @@ class Multilabel:
     def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
         return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each class: its commoner answer
 
-    def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        return targets
-
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float().sigmoid()
 
     def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
         return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
 
-    def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
-        return {"probabilities": probabilities.numpy()}
-
     def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
         p = answer["probabilities"]
         return {"labels": [c for c, v in zip(class_names, p) if v >= self.threshold],
                 "probabilities": {c: round(float(v), 6) for c, v in zip(class_names, p)}}
+
+    def rows(self, image: str, fields: dict) -> list[dict]:
+        """The labels space-separated, then each class's probability."""
+        return super().rows(image, {**fields, "labels": " ".join(fields["labels"])})

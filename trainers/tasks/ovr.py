@@ -11,6 +11,7 @@ from torch import nn
 
 from trainers.models import create_model
 from trainers.tasks.classify import Classify
+from trainers.tasks.registry import register_task
 
 
 class OneVsRestModel(nn.Module):
@@ -28,16 +29,21 @@ def _log_odds(logits: torch.Tensor) -> torch.Tensor:
     return logits[:, 1] - logits[:, 0]
 
 
+@register_task
 @dataclass
 class OneVsRest(Classify):
     name = "ovr"
     outputs = "(N, classes): each class's own classifier's log-odds of that class; the highest wins"
+    unit = "fold"  # trainers.crossval trains it: one report per class and fold
     negatives: float = 0.1  # the share of the other classes' train/valid images each classifier sees as negatives
     folds: int = 3
 
     def __post_init__(self):
         if not 0 < self.negatives <= 1 or self.folds < 2:
             raise ValueError(f"ovr needs 0 < negatives <= 1 and at least 2 folds (got {self.negatives}, {self.folds})")
+
+    def steps(self, epochs: int, class_names: list[str]) -> int:
+        return self.folds * len(class_names)
 
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float().sigmoid()  # each class's own classifier: this class or the rest

@@ -16,10 +16,13 @@ from trainers.images import mask_to_original
 from trainers.models import find_weights_file, weights_error
 from trainers.rle import rle_encode
 from trainers.tasks.multilabel import SEVERSTAL
+from trainers.tasks.registry import register_task
+from trainers.tasks.task import Task
 
 
+@register_task
 @dataclass
-class Segment:
+class Segment(Task):
     name = "segment"
     outputs = "(N, classes, size, size): a logit per class and pixel of the square input; masks where the sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; a mask per class"
@@ -28,9 +31,6 @@ class Segment:
 
     def class_names(self, decoded: Decoded) -> list[str]:
         return decoded.mask_classes
-
-    def num_outputs(self, class_names: list[str]) -> int:
-        return len(class_names)
 
     def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         return torch.from_numpy(np.array(decoded.masks)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W) uint8
@@ -75,6 +75,10 @@ class Segment:
         """Severstal's run-length masks, one per class found."""
         masks = [(c, rle_encode(m >= self.threshold)) for c, m in zip(class_names, answer["masks"])]
         return {"masks": [{"class": c, "rle": rle} for c, rle in masks if rle]}
+
+    def rows(self, image: str, fields: dict) -> list[dict]:
+        """Severstal's rows: one per class found, its mask run-length encoded."""
+        return [{"ImageId": image, "ClassId": m["class"], "EncodedPixels": m["rle"]} for m in fields["masks"]]
 
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """The masks moved exactly as their images were (same grid, same reflection), nearest pixel."""

@@ -1,0 +1,181 @@
+"""What a study stores about itself, and the names of the attributes hpsearch writes on its trials: the one
+module that spells these keys. Every room reads and writes them through it (review reads trials, winner
+reads the weights and the data record, study writes them), so it sits on the ground floor beside the
+storage. Keys are permanent in every stored study: a renamed key is read under its old name too."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import optuna
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial
+
+from trainers.data import SPLIT_FRACTIONS, DataError, Discovery
+
+# What a trial records (its user attributes)
+WORKER = "worker"  # host:pid of the process that ran it
+DEVICE = "device"  # where it trained
+UNIT = "unit"  # "fold" where its steps are folds (one-vs-rest); absent for epochs
+BEST_METRICS = "best_metrics"  # the metrics of its best epoch so far (of its folds, their mean)
+HISTORY = "epochs"  # every epoch's metrics: written by studies before BEST_METRICS, read from them still
+RESUMED_FROM_EPOCH = "resumed_from_epoch"
+FAIL_REASON = "fail_reason"
+PRUNED_REASON = "pruned_reason"
+SECONDS = "seconds"
+TRAINABLE_PARAMS = "trainable_params"
+TOTAL_PARAMS = "total_params"
+BEST_EPOCH = "best_epoch"
+INFERENCE_MS = "inference_ms_per_image"
+CHANCE_LEVEL = "chance_level"
+NO_BETTER_THAN_CHANCE = "no_better_than_chance"
+WEIGHTS_ARTIFACT = "weights_artifact"  # the artifact ids of its model.safetensors and model.json
+MODEL_ARTIFACT = "model_artifact"
+
+# What a trial's system attributes hold: ours, and Optuna's own retry records
+SAMPLER_SEED = "sampler_seed"  # the seed its parameters were drawn with
+FAILED_TRIAL = "failed_trial"  # RetryFailedTrialCallback: the first attempt a retry retries
+RETRY_HISTORY = "retry_history"  # and every attempt before it
+
+
+def steps_run(unit: str) -> str:
+    """The attribute that counts a trial's steps run: epochs_run, or folds_run."""
+    return f"{unit}s_run"
+
+
+# the trial attributes worth a column of `hpsearch export --csv`, in this order
+COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TOTAL_PARAMS, TRAINABLE_PARAMS,
+           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, WORKER, FAIL_REASON, PRUNED_REASON)
+
+
+def best_metrics(trial: FrozenTrial) -> dict[str, float]:
+    """The valid metrics of a trial's best epoch (of its folds, their mean), from what it recorded."""
+    if BEST_METRICS in trial.user_attrs:
+        return trial.user_attrs[BEST_METRICS]
+    history = trial.user_attrs.get(HISTORY) or []  # a study made before BEST_METRICS
+    if not history:
+        return {}
+    if trial.user_attrs.get(UNIT) == "fold":
+        return {k: sum(h[k] for h in history) / len(history) for k in history[0]}
+    best = trial.user_attrs.get(BEST_EPOCH) or 1 + max(range(len(history)), key=lambda i: trial.intermediate_values.get(i + 1, -1))
+    return history[best - 1]
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """The images a study runs on, by content, and how they were prepared and split."""
+
+    source: str  # where they were (a path made absolute, or builtin:NAME)
+    fingerprint: str  # of their content and labels: the same images at any path
+    split_digest: str
+    files: int
+    images: int  # decoded; files minus those left out
+    class_names: list[str]  # what the model's outputs stand for (the task's)
+    counts: dict[str, dict[str, int]]  # images per label in each split
+    skipped: int
+    image_size: int
+    resize: str
+    crop: tuple[float, float, float, float] | str | None = None
+    split: tuple[float, float, float] = SPLIT_FRACTIONS
+    seed: int = 0
+    splits_artifact: str | None = None  # splits.csv in the artifact store: path, label, split and digest per image
+
+    @classmethod
+    def read(cls, attrs: dict) -> DataRecord | None:
+        """From a study's user attributes; None where no data is recorded yet (a worker may start beside the
+        study's first one, which has made the study but not yet recorded its data)."""
+        if DATA not in attrs:
+            return None
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in attrs[DATA].items() if k in known}
+        crop = data.get("crop")
+        return cls(**{**data, "crop": tuple(crop) if isinstance(crop, list) else crop,
+                      "split": tuple(data.get("split", SPLIT_FRACTIONS)), "splits_artifact": attrs.get(SPLITS_ARTIFACT)})
+
+    def check(self, found: Discovery, where: str, remedy: str, store=None) -> None:
+        """Refuse other images than the study's, before they are decoded, saying what differs."""
+        if found.fingerprint != self.fingerprint:
+            raise DataError(f"{where} ({self.difference(found, store)}): {remedy}")
+
+    def check_split(self, split_digest: str, where: str, remedy: str) -> None:
+        if split_digest != self.split_digest:
+            raise DataError(f"{where} used another train/valid/test split (digest {self.split_digest}, now {split_digest}): "
+                            f"{remedy}")
+
+    def difference(self, found: Discovery, store=None) -> str:
+        """What differs between the study's images (its splits.csv) and the images found now, by content."""
+        counts = f"{self.files} files then, {len(found.items)} now"
+        try:
+            with store.open_reader(self.splits_artifact) as reader:
+                then = {(row["digest"], row["label"]): row["path"] for row in csv.DictReader(io.TextIOWrapper(reader))}
+        except (ArtifactNotFound, AttributeError, KeyError, TypeError):  # no store, or it stayed on another machine
+            return counts
+        now = {(i.digest, i.label): i.relpath for i in found.items}
+        parts = [counts]
+        for what, keys, paths in (("new", now.keys() - then.keys(), now), ("missing", then.keys() - now.keys(), then)):
+            if keys:
+                example = paths[min(keys, key=lambda k: paths[k])]
+                parts.append(f"{len(keys)} {what} or relabelled, e.g. {example}")
+        if len(parts) == 1:
+            parts.append("the same images, with a split column or left-out files that differ")
+        return "; ".join(parts)
+
+
+# What a study records (its user attributes)
+SPACE = "space"
+DATA = "data"  # a DataRecord, but for its splits_artifact
+SPLITS_ARTIFACT = "splits_artifact"
+STORAGE = "storage"  # where it was made, without a password
+SEARCH = "search"  # {"sampler": name, "pruner": name}: kept for good
+EPOCHS = "epochs"  # per trial, for `hpsearch status`: what running every trial to its end costs
+TRIALS_WANTED = "trials_wanted"  # finished trials the last run asked for: for `status`, and for retries
+HEARTBEAT = "heartbeat"  # seconds: for `hpsearch copy`, to tell dead workers from live ones
+KEEP = "keep"  # the weights of this many best trials are kept
+BEST_EVALUATION = "best_evaluation"  # {"trial", "params", "table"}: the best trial tested once on train/valid/test
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study's own record, read once. Every field is None where the study has not recorded it (yet)."""
+
+    space: str | None = None
+    data: DataRecord | None = None
+    storage: str | None = None
+    search: dict[str, str] | None = None
+    epochs: int | None = None
+    trials_wanted: int | None = None
+    heartbeat: int | None = None
+    keep: int | None = None
+    best_evaluation: dict | None = None
+
+    @classmethod
+    def read(cls, study: optuna.Study | dict) -> StudyRecord:
+        attrs = study if isinstance(study, dict) else study.user_attrs
+        plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS: "epochs", TRIALS_WANTED: "trials_wanted",
+                 HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation"}
+        return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
+
+
+def record_run(study: optuna.Study, *, search: dict[str, str], epochs: int, trials_wanted: int, heartbeat: int,
+               keep: int) -> None:
+    """What each run of a study says about how it runs: the latest run's word stands."""
+    for key, value in ((SEARCH, search), (EPOCHS, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
+                       (KEEP, keep)):
+        study.set_user_attr(key, value)
+
+
+def record_data(study: optuna.Study, data: DataRecord, space: str, storage: str) -> None:
+    """The study's data, once: the first run that finds none recorded writes it."""
+    study.set_user_attr(SPACE, space)
+    study.set_user_attr(STORAGE, storage)
+    study.set_user_attr(SPLITS_ARTIFACT, data.splits_artifact)
+    study.set_user_attr(DATA, {k: v for k, v in asdict(data).items() if k != "splits_artifact"})  # last: it says "recorded"
+
+
+def record_best_evaluation(study: optuna.Study, trial: FrozenTrial, table: dict[str, dict[str, float]]) -> dict[str, Any]:
+    evaluation = {"trial": trial.number, "params": trial.params, "table": table}
+    study.set_user_attr(BEST_EVALUATION, evaluation)
+    return evaluation

@@ -1,0 +1,65 @@
+"""What a run checks before any work: the space (its suggest() runs, its options are known), the pretrained
+weights it may need, and the data (the study's own images, by content, before they are decoded)."""
+
+from __future__ import annotations
+
+import optuna
+from tqdm.auto import tqdm
+
+from search.record import DataRecord
+from search.review.report import skipped_summary, space_distributions
+from search.study.objective import failure_reason, make_config
+from search.study.options import RunOptions
+from search.study.registry import PRUNERS, SAMPLERS
+from spaces import Space
+from trainers.data import discover
+from trainers.models import is_ours
+from trainers.prepare import Prepared, prepare, resolve_source
+from trainers.tasks import get_task
+
+NEW_STUDY = "start a new study on these with --new-study NAME"
+
+
+def check_space(space: Space, options: dict) -> None:
+    """A space's own mistakes (a failing suggest(), options no trainer knows) stop the run before any work."""
+    trial = optuna.create_study().ask()
+    try:
+        params = space.suggest(trial)
+    except Exception as err:
+        raise ValueError(f"space {space.name!r}: its suggest() fails ({failure_reason(err)}): fix the space") from err
+    make_config(space, params, **options)
+    for registry, name in ((SAMPLERS, space.sampler), (PRUNERS, space.pruner)):
+        try:
+            registry.get(name)
+        except ValueError as err:
+            raise ValueError(f"space {space.name!r}: {err}") from None
+
+
+def checked_data(opts: RunOptions, recorded: DataRecord | None, store) -> Prepared:
+    """Find, check and decode the data: other images than the study's are refused before decoding."""
+    space, source = opts.space, opts.data or opts.space.data
+    if space.pretrained if opts.pretrained is None else opts.pretrained:
+        check_weights(space, opts.weights)
+    found = discover(resolve_source(source))
+    where = f"study {opts.study_name!r}"
+    if recorded:
+        recorded.check(found, f"{where} was run on other images than {source} now holds",
+                       f"use the study's images (at any path), or {NEW_STUDY}", store)
+    prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress, crop=space.crop)
+    for line in skipped_summary(prepared.decoded.skipped):
+        tqdm.write(line)
+    if recorded:
+        recorded.check_split(prepared.split_digest, where, "keep the same --seed and split, or start a new study with --new-study NAME")
+    return prepared
+
+
+def check_weights(space: Space, weights: str | None) -> None:
+    """Load each pretrained model the space may pick once now, so that missing weights stop the run
+    with one error before any trial, not in every trial."""
+    choice = space_distributions(space).get("model")
+    names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else []
+    task = get_task(space.task)
+    for name in names:
+        if not is_ours(name):
+            tqdm.write(f"checking pretrained weights for {name}")
+            task.create_model(name, 2, pretrained=True, weights=weights)
