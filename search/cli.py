@@ -8,6 +8,7 @@ should not wait for them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -24,6 +25,11 @@ from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
 
 STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's default studies
 
+# Before torch starts: OpenMP's threads sleep while they wait instead of spinning. Spinning, a trial beside
+# other work on the same cores took several times its fair share; alone, the two take the same time
+# (benchmarks/shared_cpu.py, figures in the README's "Measured"). Set it otherwise to have it otherwise.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def at_least_one(kind: type) -> Callable[[str], int | float]:
     """A flag's type that refuses numbers below 1 (argparse then says which flag, in one line, exit code 2)."""
@@ -36,6 +42,17 @@ def at_least_one(kind: type) -> Callable[[str], int | float]:
 
     parse.__name__ = kind.__name__  # argparse names the type in its other errors ("invalid int value")
     return parse
+
+
+def gpu_list(text: str) -> list[int]:
+    """--gpus 0,2,3: distinct GPU numbers, as CUDA numbers the GPUs this process sees."""
+    try:
+        gpus = [int(g) for g in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"GPU numbers separated by commas (0,2,3), not {text}") from None
+    if min(gpus) < 0 or len(set(gpus)) < len(gpus):
+        raise argparse.ArgumentTypeError(f"distinct GPU numbers from 0, not {text}")
+    return gpus
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,11 @@ ENSEMBLE = flag("--ensemble", type=at_least_one(int), default=1, metavar="K", he
 DATA_MOVED = flag("--data", help="the study's images, where they moved")
 STUDIES_FLAG = flag("--studies", default=",".join(STUDIES),
                     help=f"the defect, types and masks studies, comma-separated (default {','.join(STUDIES)})")
-HOST = flag("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+HOST = flag("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 or :: "
+                                                 "every address, with a warning)")
+ALLOW_HOST = flag("--allow-host", action="append", default=[], metavar="NAME",
+                  help="a further name requests may call this server by (a Kubernetes Service's, a proxy's), with any "
+                       "port; repeatable. Every other Host and Origin is refused")
 ON_A_STUDY = [STORAGE, STUDY, ARTIFACTS]  # the flags of a command that looks at one study
 
 RUN = [
@@ -77,7 +98,10 @@ RUN = [
     STORAGE, STUDY.but(help="study name (default: the space's name)"), ARTIFACTS,
     flag("--quiet", action="store_true", help="no progress bars (a log never gets them: one line per trial)"),
     flag("--new-study", metavar="NAME", help="start a new study of this name (refused if it exists)"),
-    flag("--jobs", type=at_least_one(int), default=1, help="worker processes on this machine, sharing the study (default 1)"),
+    flag("--jobs", type=at_least_one(int), default=1, help="worker processes on this machine, sharing the study (default 1); "
+                                                          "on a GPU machine spread over its GPUs, round-robin"),
+    flag("--gpus", type=gpu_list, metavar="0,2,3", help="the GPUs the --jobs workers are spread over (default: every "
+                                                        "visible one; refused without CUDA)"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,
          help=f"seconds between a running trial's signs of life; a trial silent for 3 of them is failed and retried "
               f"from its last epoch (default {HEARTBEAT})"),
@@ -171,11 +195,11 @@ def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: i
 
 
 def serve(storage: str, study: str | None, artifacts: str | None, ensemble: int, cascade: bool, studies: str, host: str,
-          port: int, max_bytes: int, max_files: int, max_pixels: int, device: str) -> None:
+          allow_host: list[str], port: int, max_bytes: int, max_files: int, max_pixels: int, device: str) -> None:
     from search.winner.serve import Limits, run_serve
 
     run_serve(Location(storage, artifacts), study, ensemble, _names(studies) if cascade else None, host, port,
-              Limits(max_bytes, max_files, max_pixels), device)
+              Limits(max_bytes, max_files, max_pixels), device, allow_host)
 
 
 def report(storage: str, study: str | None, artifacts: str | None, out: str) -> None:
@@ -186,10 +210,10 @@ def report(storage: str, study: str | None, artifacts: str | None, out: str) -> 
     print(f"wrote {page}: open it in a browser, no server needed")
 
 
-def dashboard(storage: str, host: str, port: int, artifacts: str | None) -> None:
+def dashboard(storage: str, host: str, allow_host: list[str], port: int, artifacts: str | None) -> None:
     from search.review.dashboard import run_dashboard
 
-    run_dashboard(Location(storage, artifacts), host, port)
+    run_dashboard(Location(storage, artifacts), host, port, allow_host)
 
 
 def cascade(images: list[str], out: str, storage: str, studies: str, artifacts: str | None, device: str, truth: str | None) -> None:
@@ -229,6 +253,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
     "serve": (serve, "serve the best model (or the K best, or the steel cascade) over REST", ON_A_STUDY + [
         ENSEMBLE, flag("--cascade", action="store_true", help="serve the steel cascade of three studies (see --studies)"),
         STUDIES_FLAG.but(help=f"with --cascade: the defect, types and masks studies (default {','.join(STUDIES)})"), HOST,
+        ALLOW_HOST,
         flag("--port", type=int, default=8000, help="port to listen on (default 8000)"),
         flag("--max-bytes", type=at_least_one(int), default=10_000_000, help="the largest request body, in bytes (default 10 MB)"),
         flag("--max-files", type=at_least_one(int), default=32, help="the most images in one request (default 32)"),
@@ -237,7 +262,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
     "report": (report, "write a self-contained HTML page about a study", ON_A_STUDY + [
         flag("--out", required=True, help="folder to write index.html into")]),
     "dashboard": (dashboard, "serve optuna-dashboard on the storage, with the artifacts", [
-        STORAGE, HOST, flag("--port", type=int, default=8080, help="port to listen on (default 8080)"), ARTIFACTS]),
+        STORAGE, HOST, ALLOW_HOST, flag("--port", type=int, default=8080, help="port to listen on (default 8080)"), ARTIFACTS]),
     "cascade": (cascade, "find defects with the best models of three steel studies (is there a defect? which types? "
                          "where?), written as Severstal's CSV (ImageId,ClassId,EncodedPixels)", [
         IMAGES, PREDICTIONS, STORAGE, STUDIES_FLAG, ARTIFACTS, DEVICE,

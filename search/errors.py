@@ -4,6 +4,7 @@ and the `--jobs` workers know them without importing what raises them (torch tak
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -26,9 +27,21 @@ class StorageLost(Stop):
     code = 3
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: a scheduler preempting the job (Slurm's scancel, its time limit; a Kubernetes eviction) or
+    `kill`. Everything stops as on Ctrl-C (the trial in progress is recorded as interrupted, its retry
+    queued), then the process exits with 143 (128 + SIGTERM), as a process killed by it would."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def exit_code(command: Callable[[], object]) -> int:
     """Run a command and say how it ended: 0 done, 1 the search failed (trials kept failing), 2 bad input,
-    3 the storage was lost, 130 interrupted; each failure as one line on stderr, never a traceback."""
+    3 the storage was lost, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM; each failure as one line on
+    stderr, never a traceback."""
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         command()
         sys.stdout.flush()  # a reader that went away (`| head`) shows here, not as an error at exit
@@ -39,9 +52,14 @@ def exit_code(command: Callable[[], object]) -> int:
     except Stop as err:
         print(f"hpsearch: {err}", file=sys.stderr)
         return err.code
+    except Terminated:
+        print("\nhpsearch: stopped by SIGTERM; run the same command again to continue the study", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("\nhpsearch: interrupted; run the same command again to continue the study", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hpsearch spaces | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no error at exit either
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -19,6 +19,7 @@ from trainers.data import SPLIT_FRACTIONS, DataError, Discovery
 # What a trial records (its user attributes)
 WORKER = "worker"  # host:pid of the process that ran it
 DEVICE = "device"  # where it trained
+GPU = "gpu"  # on a GPU: {"index": the machine's index for it, "name": the card's}
 UNIT = "unit"  # "fold" where its steps are folds (one-vs-rest); absent for epochs
 BEST_METRICS = "best_metrics"  # the metrics of its best epoch so far (of its folds, their mean)
 HISTORY = "epochs"  # every epoch's metrics: written by studies before BEST_METRICS, read from them still
@@ -41,6 +42,15 @@ FAILED_TRIAL = "failed_trial"  # RetryFailedTrialCallback: the first attempt a r
 RETRY_HISTORY = "retry_history"  # and every attempt before it
 
 
+def stale_reason(seconds: float) -> str:
+    """The FAIL_REASON of a trial failed because its worker went silent (see search.study.resume)."""
+    return f"worker stopped (no heartbeat for {seconds:g} s)"
+
+
+def failed_as_stale(trial: FrozenTrial) -> bool:
+    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith(stale_reason(0).split(" (")[0])
+
+
 def steps_run(unit: str) -> str:
     """The attribute that counts a trial's steps run: epochs_run, or folds_run."""
     return f"{unit}s_run"
@@ -48,7 +58,7 @@ def steps_run(unit: str) -> str:
 
 # the trial attributes worth a column of `hpsearch export --csv`, in this order
 COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TOTAL_PARAMS, TRAINABLE_PARAMS,
-           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, WORKER, FAIL_REASON, PRUNED_REASON)
+           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, FAIL_REASON, PRUNED_REASON)
 
 
 def best_metrics(trial: FrozenTrial) -> dict[str, float]:

@@ -13,7 +13,7 @@ from test_study import BIN
 
 from search.record import SAMPLER_SEED, StudyRecord, steps_run
 from search.storage import Location
-from search.study.options import WORKER_OPTIONS, RunOptions
+from search.study.options import WORKER_OPTIONS, RunOptions, start_workers
 from search.study.strategy import trial_seed
 from search.winner.models import has_weights
 from spaces import get_space
@@ -36,12 +36,12 @@ def test_a_jobs_worker_gets_every_option_of_its_run_and_trains_by_them(tiny_imag
     flags = [w for k, v in OPTIONS.items() for w in (f"--{k.replace('_', '-')}", str(v))]
     command = [BIN / "hpsearch", "run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials", 3, "--jobs", 2, *flags]
     first = subprocess.Popen(list(map(str, command)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 600
     while not children(first.pid):  # the worker imports torch for seconds: its environment can be read meanwhile
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
         time.sleep(0.05)
     received = environment(children(first.pid)[0])[WORKER_OPTIONS]
-    out, _ = first.communicate(timeout=300)
+    out, _ = first.communicate(timeout=1800)
     assert first.returncode == 0, out
     options = json.loads(received)
     assert {k: options[k] for k in OPTIONS} == OPTIONS  # as its process received them
@@ -76,3 +76,28 @@ def test_the_note_runs_the_study_again_with_every_option_not_at_its_default():
     assert "--pretrained" in command  # --weights implies it
     again = RunOptions.from_worker(json.dumps(options.for_worker(2)))
     assert again.command() == command and again.worker == 2 and again.space.name == "tiny"
+
+
+def test_jobs_workers_are_spread_over_the_gpus_round_robin_each_pinned_in_its_environment(tmp_path, monkeypatch):
+    """What a machine without a GPU can check: which worker gets which GPU, and the environment each worker
+    process really receives. (Their training on those GPUs needs CUDA: tests/test_cuda.py, benchmarks/gpu.sh.)"""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")  # as a scheduler allots them: this process sees 3 GPUs
+    options = RunOptions(space=get_space(str(TINY_SPACE)), space_arg=str(TINY_SPACE), storage=f"sqlite:///{tmp_path / 's.db'}",
+                         study_name="tiny", trials=8, jobs=4, gpus=[0, 2])
+    workers = start_workers(options, gpus=[0, 2])  # worker 0, this process, takes GPU 0 (the machine's 4)
+    try:
+        seen = [environment(w.pid) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in seen] == ["6", "4", "6"]  # workers 1, 2, 3 on GPUs 2, 0, 2
+    assert [json.loads(e[WORKER_OPTIONS])["device"] for e in seen] == ["cuda"] * 3  # each its one visible GPU
+
+
+def test_gpus_are_refused_in_one_line_where_there_is_no_cuda(tmp_path):
+    refused = subprocess.run([BIN / "hpsearch", "run", "--space", "digits", "--gpus", "0,1"], cwd=tmp_path, capture_output=True,
+                             text=True)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "hpsearch: error: --gpus 0,1: this machine has no CUDA device: leave --gpus out to train on the CPU"]
+    assert not list(tmp_path.iterdir())  # before any work

@@ -133,3 +133,21 @@ def test_one_vs_rest_trains_every_class_and_fold_and_keeps_their_ensemble(tiny_i
         labels = data.targets[rows]
         assert (labels == c).sum() == (data.targets[torch.cat([data.splits["train"], data.splits["valid"]])] == c).sum()
         assert not set(rows.tolist()) & set(data.splits["test"].tolist())
+
+
+def test_beating_chance_by_less_than_one_image_is_not_beating_it(tiny_images):
+    from trainers.loop import chance_level
+
+    task = get_task("classify")
+    data = to_device(prepare(str(tiny_images), 16, "stretch"), task, torch.device("cpu"))
+    chance, one_better = chance_level(task, data, "f1_weighted")
+    assert one_better > chance
+    # the commonest answer everywhere, but one image it gets wrong given another wrong answer: no image more is
+    # right, yet weighted F1 moves above chance (as 0.019206 against 0.0192 for models that learned nothing)
+    targets = data.targets[data.splits["valid"]]
+    constant = task.constant(data.targets[data.splits["train"]], data.class_names)
+    outputs = constant.expand(len(targets), -1).clone()
+    i = next(i for i, t in enumerate(targets.tolist()) if t != int(constant.argmax()))
+    other = next(c for c in range(3) if c not in (int(targets[i]), int(constant.argmax())))
+    outputs[i] = task.right_answers(torch.tensor([other]), data.class_names)[0]
+    assert chance < task.metrics(outputs, targets)["f1_weighted"] < one_better

@@ -93,7 +93,19 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
         if wanted and finished < wanted:
             lines.append(f"{finished} of {wanted} finished; about {(wanted - finished) / rate * 60:.0f} minutes to go")
     lines += pruning_savings(recorded, trials)
+    lines += by_worker(trials)
     return "\n".join(lines)
+
+
+def by_worker(trials: list[FrozenTrial]) -> list[str]:
+    """The finished trials each worker ran, and where: its GPU (the machine's index and the card), or its device."""
+    where = Counter()
+    for t in trials:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and record.WORKER in t.user_attrs:
+            gpu = t.user_attrs.get(record.GPU)
+            device = f"GPU {gpu['index']} ({gpu['name']})" if gpu else t.user_attrs.get(record.DEVICE, "?")
+            where[(str(t.user_attrs[record.WORKER]), device)] += 1
+    return [f"worker {w} on {d}: {n} finished trial{'s' * (n != 1)}" for (w, d), n in sorted(where.items())]
 
 
 def pruning_savings(recorded: StudyRecord, trials: list[FrozenTrial]) -> list[str]:

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import json
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -32,7 +33,9 @@ from search.study.resume import (
 from search.study.strategy import prune_now
 from spaces import Space
 from trainers.crossval import fit
-from trainers.loop import Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, predict, save_weights
+from trainers.loop import (
+    Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, gpu_of, predict, save_weights,
+)
 from trainers.tasks import Task, get_task, task_options
 
 
@@ -127,22 +130,18 @@ class Objective:
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
         self.checkpoint_every = checkpoint_every
-        self.taken_over: int | None = None  # this worker's trial that another failed as stale, and retries
+        self.current: int | None = None  # the number of the trial this worker runs, or ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
-        try:
-            return self._run(trial)
-        except UpdateFinishedTrialError:  # this worker sent no heartbeat for too long: another failed its trial
-            self.taken_over = trial.number
-            raise
-
-    def _run(self, trial: optuna.Trial) -> float:
+        self.current = trial.number
         trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
         if self.wanted and is_surplus(trial, self.wanted):
             trial.set_user_attr(record.FAIL_REASON, SURPLUS)
             raise TrialFailed(SURPLUS)
         config, task = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         trial.set_user_attr(record.DEVICE, str(self.data.device))
+        if self.data.device.type == "cuda":
+            trial.set_user_attr(record.GPU, gpu_of(self.data.device))
         if task.unit != "epoch":
             trial.set_user_attr(record.UNIT, task.unit)
         reports = Reports(trial, task, self.space.metric, task.steps(config.epochs, self.data.class_names), self._share_cores)
@@ -150,7 +149,8 @@ class Objective:
         try:
             outcome, value = self._train(trial, config, task, reports)
             return value
-        except KeyboardInterrupt:  # Optuna marks the trial failed; queue it to go on from its checkpoint
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna marks the trial failed; queue it to go on from its checkpoint
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already: the SIGTERM passed on to workers must not cut this short
             outcome = "interrupted"
             retry(trial.study, next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number))
             trial.set_user_attr(record.FAIL_REASON, outcome)
@@ -235,8 +235,8 @@ class Objective:
             trial.set_user_attr(record.BEST_EPOCH, result.best_epoch)
         trial.set_user_attr(record.INFERENCE_MS, round(result.inference_ms, 4))
         metric, valid = self.space.metric, self.data.targets[self.data.splits["valid"]].cpu()
-        chance = chance_level(task, self.data, metric)
-        no_better = task.metrics(result.valid_outputs, valid)[metric] <= chance + 1e-9
+        chance, one_better = chance_level(task, self.data, metric)
+        no_better = task.metrics(result.valid_outputs, valid)[metric] < one_better
         trial.set_user_attr(record.CHANCE_LEVEL, round(chance, 4))
         trial.set_user_attr(record.NO_BETTER_THAN_CHANCE, bool(no_better))
         if self.store is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field, fields, replace
@@ -52,6 +53,7 @@ class RunOptions:
     sampler: str | None = None  # None: as the study recorded, or the space says
     pruner: str | None = None
     jobs: int = 1  # worker processes on this machine
+    gpus: list[int] | None = None  # the visible GPUs the workers are spread over (None: all, where the device is cuda)
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 
     def __post_init__(self):
@@ -70,7 +72,8 @@ class RunOptions:
             value = self.location.bare if f.name == "storage" else getattr(self, f.name)
             if flag is None or (value == f.default and not f.metadata.get("always")) or value is None or value is False:
                 continue
-            words += [flag] if value is True else [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            text = ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
+            words += [flag] if value is True else [flag, text]
         return words
 
     def for_worker(self, number: int) -> dict:
@@ -87,19 +90,56 @@ class RunOptions:
         return cls(**{**options, "space": get_space(options["space"]), "space_arg": options["space"]})
 
 
-def start_workers(opts: RunOptions) -> list[subprocess.Popen]:
-    """--jobs K: K-1 more processes run the same study with the same options; this one is the K-th."""
+def spread_over(device, asked: list[int] | None) -> list[int] | None:
+    """The visible GPUs that a run's --jobs workers are spread over, round-robin (worker i on GPU i mod G):
+    those asked for (--gpus), else every visible one where the device is plain `cuda`; None off a GPU."""
+    import torch
+
+    if asked is not None:
+        named = ",".join(map(str, asked))
+        if device.type != "cuda":
+            why = "this machine has no CUDA device" if not torch.cuda.is_available() else f"--device is {device}"
+            raise DataError(f"--gpus {named}: {why}: leave --gpus out to train on the CPU")
+        count = torch.cuda.device_count()
+        if not asked or not all(0 <= g < count for g in asked):
+            raise DataError(f"--gpus {named}: this machine shows {count} GPU(s), numbered 0 to {count - 1}: name some of them")
+        return asked
+    if device.type == "cuda" and device.index is None:
+        return list(range(torch.cuda.device_count()))
+    return None
+
+
+def start_workers(opts: RunOptions, gpus: list[int] | None = None) -> list[subprocess.Popen]:
+    """--jobs K: K-1 more processes run the same study with the same options; this one is the K-th (number 0).
+    With `gpus`, worker i sees only GPU gpus[i mod G] (CUDA_VISIBLE_DEVICES), its `cuda`."""
+    from trainers.loop import machine_index
+
     if opts.jobs <= 1 or opts.worker:
         return []
     if opts.location.in_memory:
         raise DataError("--jobs needs a database file that all workers can open, not an in-memory SQLite")
     password = opts.location.password  # through the environment, not a command line others can read
     env = {**os.environ, **({PASSWORD_VARIABLE: password} if password else {})}
-    return [subprocess.Popen([sys.executable, "-m", "search.cli", "worker"],
-                             env={**env, WORKER_OPTIONS: json.dumps(opts.for_worker(number))})
-            for number in range(1, opts.jobs)]
+    workers = []
+    for number in range(1, opts.jobs):
+        options = opts.for_worker(number)
+        pinned = {}
+        if gpus:
+            pinned = {"CUDA_VISIBLE_DEVICES": machine_index(gpus[number % len(gpus)])}
+            options |= {"device": "cuda", "gpus": None}
+        command = [sys.executable, "-m", "search.cli", "worker"]
+        workers.append(subprocess.Popen(command, env={**env, **pinned, WORKER_OPTIONS: json.dumps(options)}))
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    """SIGTERM to the workers still working, as this process stops (a scheduler may signal only a job's first
+    process: Kubernetes does): each records its trial as interrupted and queues its retry."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
 
 
 def wait_for(workers: list[subprocess.Popen]) -> int:
-    """The number of workers that failed."""
-    return sum(w.wait() not in (0, 130) for w in workers)
+    """The number of workers that failed (an interrupted one did not)."""
+    return sum(w.wait() not in (0, 130, 128 + signal.SIGTERM) for w in workers)

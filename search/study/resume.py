@@ -8,7 +8,9 @@ from __future__ import annotations
 import copy
 import io
 import re
+import signal
 import time
+from contextlib import contextmanager
 
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
@@ -16,7 +18,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search.experimental import experimental
-from search.record import FAILED_TRIAL, StudyRecord
+from search.record import FAILED_TRIAL, StudyRecord, failed_as_stale
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CHECKPOINT_EVERY = 30  # seconds of training between epoch checkpoints, at most: what a crash can cost
@@ -50,7 +52,24 @@ def save_checkpoint(store, artifact_id: str, state: dict) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     buffer.seek(0)
-    store.write(artifact_id, buffer)
+    with signals_deferred():
+        store.write(artifact_id, buffer)
+
+
+@contextmanager
+def signals_deferred():
+    """Ctrl-C and SIGTERM wait until the block ends. An artifact store writes in place: stopped halfway, a
+    checkpoint was left unreadable and its trial's retry started from epoch 1 (a SIGTERM test, 1 run in 2
+    with a checkpoint after every epoch). Called from the main thread, where signals are handled."""
+    caught = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # the handler it would have met, now
 
 
 def every(seconds: float, save):
@@ -116,6 +135,12 @@ def fail_stale_trials(study: optuna.Study) -> None:
     """Fail the running trials whose worker stopped sending heartbeats; `retry` queues them again."""
     with experimental():
         optuna.storages.fail_stale_trials(study)
+
+
+def taken_over(study: optuna.Study, number: int) -> bool:
+    """Whether trial `number` was failed as stale by another worker (which queued its retry)."""
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    return trial.state == TrialState.FAIL and failed_as_stale(trial)
 
 
 def is_surplus(trial: optuna.Trial, wanted: int) -> bool:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import optuna
+import torch
 from optuna.artifacts import upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note
@@ -19,8 +20,10 @@ from search.review.notes import study_note
 from search.study.checks import check_space, checked_data
 from search.study.objective import SURPLUS, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
-from search.study.options import RunOptions, start_workers, wait_for
-from search.study.resume import FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough
+from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
+from search.study.resume import (
+    FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough, taken_over,
+)
 from search.study.strategy import make_pruner, make_sampler
 from search.winner.evaluate import evaluate_best
 from trainers.data import DataError
@@ -38,6 +41,8 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
 def run(opts: RunOptions) -> dict | None:
     """Run the study to `opts.trials` finished trials; return the best model's train/valid/test table."""
     device = pick_device(opts.device)
+    gpus = spread_over(device, opts.gpus)
+    device = torch.device("cuda", gpus[0]) if gpus else device  # this process is worker 0
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
     check_space(opts.space, options)
     where = opts.location
@@ -56,7 +61,7 @@ def run(opts: RunOptions) -> dict | None:
     storage = storage or where.open(heartbeat, opts.storage_wait, retry)
     try:
         data = to_device(prepared, get_task(opts.space.task), device)
-        return _search(opts, choices, storage, heartbeat, store, prepared, data, options)
+        return _search(opts, choices, storage, heartbeat, store, prepared, data, options, gpus)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
@@ -64,7 +69,7 @@ def run(opts: RunOptions) -> dict | None:
 
 
 def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, store, prepared: Prepared, data: TrainData,
-            options: dict) -> dict | None:
+            options: dict, gpus: list[int] | None) -> dict | None:
     space, epochs = opts.space, opts.epochs or opts.space.epochs
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
     study = optuna.create_study(storage=storage, study_name=opts.study_name, direction="maximize", load_if_exists=True,
@@ -79,27 +84,39 @@ def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, sto
             tqdm.write(f"study {study.study_name!r} already has {len(finished_trials(study))} finished trials (asked for "
                        f"{opts.trials}): nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
             return StudyRecord.read(study).best_evaluation
-    workers = start_workers(opts)  # they find the data decoded in the cache
-    study.sampler = make_sampler(choices["sampler"], opts.seed)
-    objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, keep=opts.keep,
-                          checkpoint_every=opts.checkpoint_every, **options)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
-    failures = FailureStreak()
-    with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
-              disable=None if opts.progress else True) as bar:  # None: a bar on a terminal only, never in a log
-        callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), drop_weights_outside_best(store, opts.keep),
-                     _Progress(bar, space.metric), failures]
-        if _work_left(study, opts.trials):
-            _optimize(study, objective, callbacks)
-        while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
-            _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
-    failed = wait_for(workers)
+    workers = start_workers(opts, gpus)  # they find the data decoded in the cache
+    try:
+        failures = _trials(study, opts, choices, data, store, heartbeat, options)
+    except BaseException:  # Ctrl-C, SIGTERM, a lost storage: the workers stop too, their trials ready to resume
+        stop_workers(workers)
+        raise
+    finally:
+        failed = wait_for(workers)
     if failed:
         tqdm.write(f"{failed} of {len(workers)} worker processes failed: see their lines above")
     if failures.stopped:
         raise SearchFailed(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with {failures.last!r}: see each "
                            f"trial's fail_reason (`hpsearch export`, the dashboard); fix the space, data or options, then run again")
     return None if opts.worker else evaluate_best(study, data, store)
+
+
+def _trials(study: optuna.Study, opts: RunOptions, choices: dict, data: TrainData, store, heartbeat: int | None,
+            options: dict) -> FailureStreak:
+    """This process's trials, until the study has its trials or too many fail in a row."""
+    study.sampler = make_sampler(choices["sampler"], opts.seed)
+    objective = Objective(opts.space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials,
+                          keep=opts.keep, checkpoint_every=opts.checkpoint_every, **options)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
+    failures = FailureStreak()
+    with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
+              disable=None if opts.progress else True) as bar:  # None: a bar on a terminal only, never in a log
+        callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), drop_weights_outside_best(store, opts.keep),
+                     _Progress(bar, opts.space.metric), failures]
+        if _work_left(study, opts.trials):
+            _optimize(study, objective, callbacks)
+        while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
+            _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
+    return failures
 
 
 def _record_data(study: optuna.Study, prepared: Prepared, data: TrainData, opts: RunOptions, store) -> DataRecord:
@@ -122,17 +139,17 @@ def _record_data(study: optuna.Study, prepared: Prepared, data: TrainData, opts:
 
 def _optimize(study: optuna.Study, objective: Objective, callbacks: list) -> None:
     """Run trials. Where another worker failed this one's trial as stale (no heartbeat for three beats, as on
-    a starved machine) and retries it, Optuna cannot store its end: say so and go on with the next trial."""
+    a starved machine) and retries it, Optuna cannot store its end (it fails on it in one of several ways:
+    a ValueError, its own AssertionError): say so in one line and go on with the next trial."""
     while True:
         try:
             study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
             return
-        except ValueError:
-            if objective.taken_over is None:
+        except Exception:
+            if objective.current is None or not taken_over(study, objective.current):
                 raise
-            tqdm.write(f"trial {objective.taken_over}: another worker failed it after this one sent no heartbeat "
-                       f"for too long, and retries it")
-            objective.taken_over = None
+            tqdm.write(f"trial {objective.current}: another worker failed it as stale after this one sent no heartbeat "
+                       f"for too long, and retries it; this worker goes on with the next trial")
 
 
 def _work_left(study: optuna.Study, wanted: int) -> bool:

@@ -55,6 +55,9 @@ class Multilabel(Task):
     def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
         return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each class: its commoner answer
 
+    def right_answers(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        return self.logits(targets.float())
+
     def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs.float().sigmoid()
 

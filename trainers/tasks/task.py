@@ -63,6 +63,10 @@ class Task:
         split's). Its metrics are chance level, what a trial must beat."""
         raise NotImplementedError
 
+    def right_answers(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        """The outputs of a model that answers each of `targets` exactly, row for row."""
+        raise NotImplementedError
+
     def warp_targets(self, targets: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """Follow a batch's affine augmentation (boxes, masks); unchanged for labels."""
         return targets
