@@ -4,6 +4,7 @@ floor of search/: it imports nothing from the rooms above it."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import sys
@@ -29,13 +30,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
 
 from search.errors import StorageLost
-from search.record import FAIL_REASON
+from search.record import FAIL_REASON, stale_reason
 from trainers.data import DataError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 JOURNAL_PREFIX = "journal:///"
 PASSWORD_VARIABLE = "HPSEARCH_DB_PASSWORD"
 STORAGE_WAIT = 60  # seconds a lost database is waited for before a worker gives up
+POOL = 3  # connections a process holds to a database server, at most
+# a server that is there but cannot take a connection now: full, or restarting
+BUSY = ("too many clients", "connection refused", "the database system is starting up", "the database system is shutting down")
 
 
 class StorageError(ValueError):
@@ -134,21 +138,28 @@ class Location:
         if self.journal is not None:
             return JournalStorage(JournalFileBackend(str(self.journal)))
         self.check_folder()
-        # SQLite: wait for another writer rather than fail at once with "database is locked"; a server: a
-        # connection it dropped (a restart) is noticed when taken from the pool and replaced, not used
-        engine = {"connect_args": {"timeout": 60}} if self._parsed.drivername.startswith("sqlite") else {"pool_pre_ping": True}
-        storage = self._rdb_storage({"engine_kwargs": engine})
+        storage = self._rdb_storage({"engine_kwargs": self._engine()}, wait)
         if self.sqlite:
             _sqlite_for_several_processes(storage)
         if heartbeat:
             set_heartbeat(storage, heartbeat, on_stale)
         return PatientStorage(storage, self.safe, wait) if wait else storage
 
-    def _rdb_storage(self, options: dict) -> RDBStorage:
+    def _engine(self) -> dict:
+        """SQLite: wait for another writer rather than fail at once with "database is locked". A server: a
+        connection it dropped (a restart) is noticed when taken from the pool and replaced, not used; and a
+        worker holds at most POOL connections (its trial's and its heartbeat's, one spare), so that a server
+        serves max_connections / POOL workers (SQLAlchemy's default pool would keep up to 15 each)."""
+        if self._parsed.drivername.startswith("sqlite"):
+            return {"connect_args": {"timeout": 60}}
+        return {"pool_pre_ping": True, "pool_size": POOL - 1, "max_overflow": 1}
+
+    def _rdb_storage(self, options: dict, wait: float | None) -> RDBStorage:
         try:
-            return _rdb_storage(self._with_password(), options)
-        except (SQLAlchemyError, ImportError) as err:
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            return _rdb_storage(self._with_password(), options, self.safe, wait)
+        except (SQLAlchemyError, StorageInternalError, ImportError) as err:
+            cause = err.__cause__ if isinstance(err, StorageInternalError) else err
+            reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
             raise StorageError(f"cannot open the storage {self.safe}: {reason}") from err
         except RuntimeError as err:  # Optuna's schema check
             if "optuna storage upgrade" in str(err):
@@ -208,17 +219,40 @@ def _sqlite_for_several_processes(storage: RDBStorage) -> None:
     storage.engine.dispose()  # the connections made so far began transactions the old way
 
 
-def _rdb_storage(url: str, options: dict, attempts: int = 5) -> RDBStorage:
-    for attempt in range(attempts):
+def _rdb_storage(url: str, options: dict, safe: str, wait: float | None, races: int = 5) -> RDBStorage:
+    """The RDBStorage, once the server takes the connection: one that is full or restarting is waited for up to
+    `wait` seconds, as in an outage (32 workers on a server of max_connections 40 met "too many clients")."""
+    start, delay, said = time.monotonic(), 0.5, False
+    while True:
         try:
-            return RDBStorage(url, **options)
-        except SQLAlchemyError as err:
-            # workers started together on an empty database all create its tables: one wins, the others
-            # find them made a moment later
-            if attempt == attempts - 1 or not any(s in str(err) for s in ("already exists", "duplicate key")):
+            storage = RDBStorage(url, **options)
+            if said:
+                print(f"hpsearch: the storage is back after {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+            return storage
+        except (SQLAlchemyError, StorageInternalError) as err:
+            cause = err.__cause__ if isinstance(err, StorageInternalError) else err  # Optuna wraps what SQLAlchemy raised
+            reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+            race = any(s in str(cause) for s in ("already exists", "duplicate key")) and races > 0
+            busy = wait and isinstance(cause, OperationalError) and any(s in reason.lower() for s in BUSY)
+            if not (race or busy):
                 raise
+        # The failed attempt's engine may hold a connection it made before failing: closed now, once the error
+        # (whose frames hold the engine) is gone, not whenever the garbage collector gets to it (a refused
+        # worker held 5 connections, not 3)
+        gc.collect()
+        if race:  # workers started together on an empty database all create its tables: one wins, the others
+            races -= 1  # find them made a moment later
             time.sleep(0.2 + random.random())
-    raise AssertionError("unreachable")
+            continue
+        if time.monotonic() - start > wait:
+            raise StorageLost(f"could not reach the storage at {safe} for {wait:g} s ({reason}): run the same command "
+                              f"again to continue")
+        if not said:
+            print(f"hpsearch: cannot reach the storage at {safe} ({reason}): waiting up to {wait:g} s for it",
+                  file=sys.stderr, flush=True)
+            said = True
+        time.sleep(delay)
+        delay = min(2 * delay, 4.0)
 
 
 def _unreachable(err: Exception) -> bool:
@@ -243,9 +277,22 @@ class PatientStorage(BaseStorage, BaseHeartbeat):
 
     def __init__(self, storage: RDBStorage, url: str, wait: float):
         self._storage, self._url, self._wait = _CachedStorage(storage), url, wait
-        self._down_since: float | None = None
+        self._down_since: float | None = None  # when the outage in progress began
+        self._back_at: float | None = None  # when the last outage ended
         self._lock = threading.Lock()
         self.lost = False
+
+    def __getstate__(self) -> dict:
+        """A storage travels to other processes pickled (Optuna's own way to hand a study to joblib or Dask):
+        everything but its lock, and without the memory of an outage on this side."""
+        return {"storage": self._storage, "url": self._url, "wait": self._wait, "lost": self.lost}
+
+    def __setstate__(self, state: dict) -> None:
+        self._storage, self._url, self._wait, self.lost = state["storage"], state["url"], state["wait"], state["lost"]
+        self._down_since = self._back_at = None
+        self._lock = threading.Lock()
+        if self.rdb.url.startswith("sqlite"):  # RDBStorage made its engine anew, without our transactions
+            _sqlite_for_several_processes(self.rdb)
 
     @property
     def rdb(self) -> RDBStorage:
@@ -293,7 +340,8 @@ class PatientStorage(BaseStorage, BaseHeartbeat):
             return
         with self._lock:
             if self._down_since is not None:
-                print(f"hpsearch: the storage is back after {time.monotonic() - self._down_since:.0f} s", file=sys.stderr, flush=True)
+                self._back_at = time.monotonic()
+                print(f"hpsearch: the storage is back after {self._back_at - self._down_since:.0f} s", file=sys.stderr, flush=True)
                 self._down_since = None
 
     def record_heartbeat(self, trial_id: int) -> None:
@@ -304,11 +352,18 @@ class PatientStorage(BaseStorage, BaseHeartbeat):
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         """Optuna fails these next, and a finished trial takes no attributes: say why on each first. (A private
-        call of BaseHeartbeat's: the one place between finding a stale trial and failing it.)"""
+        call of BaseHeartbeat's: the one place between finding a stale trial and failing it.)
+
+        None for one grace period after an outage: no worker could beat while the storage was away, so the
+        silence it explains is not a death. (After a 10-second PostgreSQL outage with 5-second heartbeats, a
+        worker failed the other's live trial as stale and retried it from the start, 3 times in 3.)"""
+        grace = self.rdb.grace_period
+        if self._down_since is not None or (self._back_at is not None and time.monotonic() - self._back_at < grace):
+            return []
         stale = []
         for trial_id in self._call("_get_stale_trial_ids", study_id):
             try:
-                self._call("set_trial_user_attr", trial_id, FAIL_REASON, f"worker stopped (no heartbeat for {self.rdb.grace_period} s)")
+                self._call("set_trial_user_attr", trial_id, FAIL_REASON, stale_reason(self.rdb.grace_period))
                 stale.append(trial_id)
             except UpdateFinishedTrialError:
                 pass  # another worker failed it first

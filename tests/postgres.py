@@ -26,8 +26,8 @@ def _bin(name: str) -> str | None:
 class Server:
     """Calling it makes a fresh database and returns its URL, without the password."""
 
-    def __init__(self, folder: Path, as_user: list[str], pg_ctl: str):
-        self.folder, self.as_user, self.pg_ctl = folder, as_user, pg_ctl
+    def __init__(self, folder: Path, as_user: list[str], pg_ctl: str, max_connections: int):
+        self.folder, self.as_user, self.pg_ctl, self.max_connections = folder, as_user, pg_ctl, max_connections
         self.port, self.data = free_port(), folder / "data"
         self._names = iter(range(10**6))
 
@@ -35,7 +35,8 @@ class Server:
         subprocess.run([*self.as_user, *command], check=True, capture_output=True, text=True)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   f"-c max_connections={self.max_connections}")
         self.pg(self.pg_ctl, "-D", self.data, "-o", options, "-l", self.folder / "log", "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -52,7 +53,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def postgres_server():
+def postgres_server(max_connections: int = 300):
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not (initdb and pg_ctl):
         missing("PostgreSQL not found: install Debian's postgresql package")
@@ -64,7 +65,7 @@ def postgres_server():
         as_user = ["runuser", "-u", "postgres", "--"]
     (folder / "pw").write_text(PASSWORD)
     os.chmod(folder / "pw", 0o644)
-    server = Server(folder, as_user, pg_ctl)
+    server = Server(folder, as_user, pg_ctl, max_connections)
     try:
         server.pg(initdb, "-D", server.data, "-U", USER, "--auth=scram-sha-256", f"--pwfile={folder / 'pw'}", "--no-sync")
         server.start()
