@@ -61,7 +61,7 @@ def dashboard(storage: str, cwd: Path, log: Path):
             server.wait(timeout=10)
 
 
-def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -70,5 +70,5 @@ def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float
             with urllib.request.urlopen(f"{url}/api/studies", timeout=5):
                 return
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.5)
     raise AssertionError(f"hpsearch dashboard did not answer at {url} within {timeout} s:\n{log.read_text()}")

@@ -121,7 +121,7 @@ def test_spaces_into_a_pipe_that_closes_early():
     lister = subprocess.Popen([Path(sys.executable).parent / "hpsearch", "spaces"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lister.stdout.readline()
     lister.stdout.close()  # as `| head -1` does
-    assert lister.wait(timeout=60) == 0 and lister.stderr.read() == b""
+    assert lister.wait(timeout=600) == 0 and lister.stderr.read() == b""
 
 
 def test_a_class_whose_every_image_is_unreadable_is_named(tiny_images, capsys):

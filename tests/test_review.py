@@ -70,7 +70,7 @@ def test_dashboard_in_chromium_shows_the_study_its_artifacts_and_notes(reviewed,
 
 
 def shows(page, text: str) -> None:
-    page.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=30_000)
+    page.wait_for_function("text => document.body.innerText.includes(text)", arg=text, timeout=300_000)
 
 
 def test_report_page_opens_in_chromium_with_no_console_errors(reviewed, tmp_path):
@@ -155,3 +155,49 @@ def test_dashboard_refuses_foreign_hosts_and_other_sites_changes_but_its_own_pag
             # the page's own requests carry its Origin: a change from there is the user's
             deleted = page.evaluate("fetch('/api/studies/2', {method: 'DELETE'}).then(r => r.status)")
     assert deleted in (200, 204) and optuna.get_all_study_names(storage) == ["kept"]
+
+
+def answer(url: str, method: str = "GET", **headers) -> int:
+    """The status of a request through a real HTTP client (urllib), refusals included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers), timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::"])
+def test_a_dashboard_on_every_address_answers_at_the_url_it_prints_and_to_the_names_allowed(wildcard, tmp_path):
+    import re
+    import time
+
+    from browser import free_port
+
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    optuna.create_study(study_name="kept", storage=storage)
+    port = free_port()
+    command = [Path(sys.executable).parent / "hpsearch", "dashboard", "--host", wildcard, "--port", str(port),
+               "--allow-host", "optuna.example"]
+    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = re.search(r"open (http://\S+)/dashboard/", server.stdout.readline()).group(1)
+        deadline = time.monotonic() + 600
+        while answer(f"http://127.0.0.1:{port}/api/studies") != 200:  # up (raises while it starts)
+            assert time.monotonic() < deadline and server.poll() is None
+            time.sleep(0.2)
+        ip = printed.removeprefix("http://").rsplit(":", 1)[0]
+        assert not ip.startswith("127.") and answer(f"{printed}/api/studies") == 200  # the URL it says works
+        if wildcard == "::":  # IPv6, and IPv4 through the same socket
+            assert answer(f"http://[::1]:{port}/api/studies") == 200
+        assert answer(f"http://127.0.0.1:{port}/api/studies", Host="optuna.example") == 200  # allowed, any port
+        assert answer(f"http://127.0.0.1:{port}/api/studies", Host=f"optuna.example:{port}") == 200
+        assert answer(f"http://127.0.0.1:{port}/api/studies", Host=f"attacker.example:{port}") == 403
+        assert answer(f"{printed}/api/studies/1", "DELETE", Origin="http://attacker.example") == 403
+        assert optuna.get_all_study_names(storage) == ["kept"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "warning" in server.stderr.read()

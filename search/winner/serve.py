@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from search.record import StudyRecord
-from search.serving import SAFE_METHODS, allowed_hosts, refusal, warn_if_exposed
+from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
 from trainers.images import BadImage, TooLarge
 
@@ -38,7 +38,7 @@ class Limits:
     max_pixels: int = int(Image.MAX_IMAGE_PIXELS)  # per image, read from its header before decoding
 
 
-def gate(app, allowed: frozenset[str], max_bytes: int):
+def gate(app, allowed: Allowed, max_bytes: int):
     """The ASGI app behind the serving rules (search.serving) and the body cap, both applied before any
     byte of the body is read."""
 
@@ -46,7 +46,8 @@ def gate(app, allowed: frozenset[str], max_bytes: int):
         if scope["type"] != "http":
             return await app(scope, receive, send)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        reason = refusal(scope["method"], headers.get("host"), headers.get("origin"), allowed)
+        local = (scope.get("server") or (None,))[0]  # the address this request reached the server on
+        reason = refusal(scope["method"], headers.get("host"), headers.get("origin"), allowed, local)
         status = 403 if reason else None
         if status is None and scope["method"] not in SAFE_METHODS:
             length = headers.get("content-length")
@@ -61,7 +62,8 @@ def gate(app, allowed: frozenset[str], max_bytes: int):
     return gated
 
 
-def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, limits: Limits, host: str, port: int):
+def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, limits: Limits, host: str, port: int,
+             allow: list[str] = ()):
     """`answer(files, max_pixels)` gives, for each (name, bytes), its fields or the BadImage that left it out."""
     api = FastAPI(title="hpsearch", docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()  # one inference at a time: torch uses every core for it
@@ -94,7 +96,7 @@ def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict,
             return JSONResponse({"detail": [{"file": name, "reason": str(r)} for name, r in bad]}, status)
         return [{"file": name, **r} for (name, _), r in zip(files, results)]
 
-    return gate(api, allowed_hosts(host, port), limits.max_bytes)
+    return gate(api, allowed_hosts(host, port, allow), limits.max_bytes)
 
 
 def ensemble_answer(ensemble):
@@ -139,7 +141,7 @@ def model_info(study, trials, ensemble) -> dict:
 
 
 def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str] | None, host: str, port: int,
-              limits: Limits, device: str) -> None:
+              limits: Limits, device: str, allow: list[str] = ()) -> None:
     """`hpsearch serve`: the best model, the K best ensembled, or the steel cascade, until Ctrl-C."""
     from search.winner.models import best_models
     from trainers.loop import pick_device
@@ -154,18 +156,19 @@ def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str
         study, trials, ensemble = best_models(where, study_name, k, pick_device(device))
         answer, info = ensemble_answer(ensemble), model_info(study, trials, ensemble)
     bound = sock.getsockname()[1]
-    print(f"serving {', '.join(cascade or []) or info['study']} on http://{host}:{bound}: POST /predict "
+    print(f"serving {', '.join(cascade or []) or info['study']} on http://{url_host(reachable(host))}:{bound}: POST /predict "
           f"(multipart, `file` fields), GET /healthz, GET /model (Ctrl-C stops it)", flush=True)
-    serve(make_app(answer, info, limits, host, bound), sock)
+    serve(make_app(answer, info, limits, host, bound, allow), sock)
 
 
 def listen(host: str, port: int) -> socket.socket:
     """A bound, listening socket: a busy port fails here, with one line, before the models load."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and without it each answer
     # waited 40 ms for the client's delayed ACK (Nagle): p50 48 ms for one image, 3 ms with it
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock = socket.socket(family(host), socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family(host) == socket.AF_INET6:  # `::` takes IPv4 connections too
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:
         sock.bind((host, port))
     except OSError as err:
