@@ -4,7 +4,7 @@ already on the device, warm, timed steps; bf16 autocast and channels_last on CUD
 hpsearch's own loop in a real trial (its augmentation, its evaluation of the valid split each epoch). The
 ratio is "% of the limit".
 
-    python benchmarks/limit.py [--device cpu|cuda] [--epochs 2] [--steps 30]
+    python benchmarks/limit.py [--device cpu|cuda] [--epochs 2] [--steps 30] [--models baseline,resnet50]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def in_trial(name: str, batch: int, data, space, epochs: int) -> float:
     return epochs * len(data.splits["train"]) / (time.perf_counter() - start)
 
 
-def fixed_cost(device: torch.device, trials: int = 6) -> dict[str, float]:
+def fixed_cost(device: torch.device, models: list[str], trials: int = 6) -> dict[str, float]:
     """Seconds per trial that are not training, per model: the median wall time of trials of one epoch on 30
     tiny images, stored as hpsearch stores every trial (notes, pictures, weights and card, an epoch checkpoint)."""
     import statistics
@@ -93,7 +93,7 @@ def fixed_cost(device: torch.device, trials: int = 6) -> dict[str, float]:
         (folder / "images" / f"c{n % 3}").mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / "images" / f"c{n % 3}" / f"{n}.png")
     costs = {}
-    for name in MODELS:
+    for name in models:
         space = Space(name=f"fixed-{name}", task="classify", data=str(folder / "images"), summary="", image_size=32, epochs=1,
                       suggest=lambda t, name=name: {"model": name, "batch_size": 8, "lr": t.suggest_float("lr", 1e-4, 1e-3, log=True)})
         storage = f"sqlite:///{folder / 'studies.db'}"
@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args()
     device = pick_device(args.device)
     space = get_space("checkbox")
@@ -116,13 +117,14 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"checkbox at {space.image_size} px on {name}; {len(data.splits['train'])} training images")
     print(f"{'model':16s} {'batch':>5s} {'synthetic':>12s} {'in a trial':>12s} {'of the limit':>13s}")
-    for model in MODELS:
+    models = args.models.split(",")
+    for model in models:
         for batch in BATCHES:
             limit = synthetic(model, batch, space.image_size, len(data.class_names), device, args.steps)
             reached = in_trial(model, batch, data, space, args.epochs)
             print(f"{model:16s} {batch:5d} {limit:9.0f}/s {reached:9.0f}/s {reached / limit:12.0%}", flush=True)
     print("\nfixed cost per trial (median wall time of 1-epoch trials on 30 images, every file stored):")
-    for model, seconds in fixed_cost(device).items():
+    for model, seconds in fixed_cost(device, models).items():
         print(f"{model:16s} {seconds:6.2f} s")
 
 

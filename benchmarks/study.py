@@ -4,7 +4,7 @@ PIL transforms, TPE and the median pruner), on the built-in data with the same s
 epochs, for seeds 0, 1 and 2. For each: wall time, trials per hour, epochs run, the best valid and test
 weighted F1, and the ratio of wall times.
 
-    python benchmarks/study.py [--trials 50] [--device cpu|cuda] [--seeds 0,1,2]
+    python benchmarks/study.py [--trials 50] [--device cpu|cuda] [--seeds 0,1,2] [--epochs 10]
 
 hpsearch starts with an empty cache, so its first seed pays for decoding the images.
 """
@@ -39,7 +39,7 @@ def write_splits(seed: int, path: Path) -> None:
         writer.writerows((str(i.path), s) for i, s in zip(prepared.decoded.items, prepared.split.assignment))
 
 
-def hpsearch(seed: int, trials: int, device: str, folder: Path, env: dict) -> dict:
+def hpsearch(seed: int, trials: int, epochs: int, device: str, folder: Path, env: dict) -> dict:
     import optuna
 
     from search.record import StudyRecord
@@ -47,8 +47,8 @@ def hpsearch(seed: int, trials: int, device: str, folder: Path, env: dict) -> di
     storage = f"sqlite:///{folder / f'seed{seed}.db'}"
     start = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "hpsearch"), "run", "--space", "checkbox", "--trials", str(trials),
-                    "--seed", str(seed), "--device", device, "--storage", storage, "--quiet"], check=True, env=env, cwd=folder,
-                   stdout=subprocess.DEVNULL)
+                    "--seed", str(seed), "--device", device, "--epochs", str(epochs), "--storage", storage, "--quiet"],
+                   check=True, env=env, cwd=folder, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     study = optuna.load_study(study_name="checkbox", storage=storage)
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
@@ -56,11 +56,12 @@ def hpsearch(seed: int, trials: int, device: str, folder: Path, env: dict) -> di
             "valid": study.best_value, "test": StudyRecord.read(study).best_evaluation["table"]["test"]["f1_weighted"]}
 
 
-def plain(seed: int, trials: int, device: str, folder: Path, env: dict) -> dict:
+def plain(seed: int, trials: int, epochs: int, device: str, folder: Path, env: dict) -> dict:
     splits = folder / f"splits{seed}.csv"
     write_splits(seed, splits)
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_optuna.py"), "--splits", str(splits), "--trials",
-                          str(trials), "--seed", str(seed), "--device", device], check=True, env=env, capture_output=True, text=True)
+                          str(trials), "--epochs", str(epochs), "--seed", str(seed), "--device", device],
+                         check=True, env=env, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -74,16 +75,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-study-bench-"))
     env = {**os.environ, "HPSEARCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(ROOT)}
     os.environ["HPSEARCH_CACHE"] = env["HPSEARCH_CACHE"]
-    print(f"checkbox, {args.trials} trials of 10 epochs, device {args.device}, {os.cpu_count()} CPU cores")
+    print(f"checkbox, {args.trials} trials of {args.epochs} epochs, device {args.device}, {os.cpu_count()} CPU cores")
     results = {"hpsearch run": [], "plain Optuna script": []}
     for seed in map(int, args.seeds.split(",")):
         print(f"seed {seed}:", flush=True)
         for name, runner in (("hpsearch run", hpsearch), ("plain Optuna script", plain)):
-            results[name].append(runner(seed, args.trials, args.device, folder, env))
+            results[name].append(runner(seed, args.trials, args.epochs, args.device, folder, env))
             print(line(name, results[name][-1]), flush=True)
     print("mean of the seeds:")
     means = {name: {k: statistics.mean(r[k] for r in rs) for k in rs[0] if k != "best"} for name, rs in results.items()}

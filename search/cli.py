@@ -26,8 +26,9 @@ from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
 STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's default studies
 
 # Before torch starts: OpenMP's threads sleep while they wait instead of spinning. Spinning, a trial beside
-# other work on the same cores took several times its fair share; alone, the two take the same time
-# (benchmarks/shared_cpu.py, figures in the README's "Measured"). Set it otherwise to have it otherwise.
+# another process's busy threads took over 6 times its time alone; sleeping, under 2 times. Alone, the
+# two differ by no more than runs of one of them (benchmarks/shared_cpu.py, figures in the README's
+# "Measured"). Set it otherwise to have it otherwise.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

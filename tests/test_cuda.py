@@ -62,3 +62,18 @@ def test_data_too_big_for_the_gpu_streams_from_pinned_memory_and_trains_the_same
     a = train(config, on_gpu, task, "f1_weighted", progress=False)
     b = train(config, streamed, task, "f1_weighted", progress=False)
     assert a.history == b.history and all(torch.equal(a.state_dict[k], v) for k, v in b.state_dict.items())
+
+
+def test_jobs_workers_on_the_gpus_each_trial_records_its_card(tiny_images, tmp_path):
+    """`--jobs 2` on this machine's GPUs: whichever worker ran it, each trial trained on CUDA and says which card."""
+    import optuna
+    from conftest import TINY_SPACE
+    from test_study import hpsearch
+
+    hpsearch("run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials", 4, "--jobs", 2, "--device", "cuda",
+             cwd=tmp_path)
+    trials = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
+    visible = [str(i) for i in range(torch.cuda.device_count())]
+    assert all(t.user_attrs["device"].startswith("cuda") for t in trials)
+    assert all(t.user_attrs["gpu"]["index"] in visible and t.user_attrs["gpu"]["name"] == torch.cuda.get_device_name(0)
+               for t in trials)

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
+import torch
 from conftest import TINY_SPACE
 from optuna.trial import TrialState
 from test_study import BIN
@@ -95,6 +97,7 @@ def test_jobs_workers_are_spread_over_the_gpus_round_robin_each_pinned_in_its_en
     assert [json.loads(e[WORKER_OPTIONS])["device"] for e in seen] == ["cuda"] * 3  # each its one visible GPU
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_gpus_are_refused_in_one_line_where_there_is_no_cuda(tmp_path):
     refused = subprocess.run([BIN / "hpsearch", "run", "--space", "digits", "--gpus", "0,1"], cwd=tmp_path, capture_output=True,
                              text=True)
