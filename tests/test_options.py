@@ -84,11 +84,22 @@ def test_jobs_workers_are_spread_over_the_gpus_round_robin_each_pinned_in_its_en
     """What a machine without a GPU can check: which worker gets which GPU, and the environment each worker
     process really receives. (Their training on those GPUs needs CUDA: tests/test_cuda.py, benchmarks/gpu.sh.)"""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")  # as a scheduler allots them: this process sees 3 GPUs
+    # each worker's Python writes down its environment as it starts (a worker without CUDA then stops at once,
+    # so that reading /proc/PID/environ would race with its exit)
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        f"import json, os\npath = os.path.join({str(tmp_path)!r}, f'{{os.getpid()}}.json')\n"
+        f"open(path + '.part', 'w').write(json.dumps(dict(os.environ)))\nos.rename(path + '.part', path)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     options = RunOptions(space=get_space(str(TINY_SPACE)), space_arg=str(TINY_SPACE), storage=f"sqlite:///{tmp_path / 's.db'}",
                          study_name="tiny", trials=8, jobs=4, gpus=[0, 2])
     workers = start_workers(options, gpus=[0, 2])  # worker 0, this process, takes GPU 0 (the machine's 4)
     try:
-        seen = [environment(w.pid) for w in workers]
+        deadline = time.monotonic() + 600
+        while not all((tmp_path / f"{w.pid}.json").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        seen = [json.loads((tmp_path / f"{w.pid}.json").read_text()) for w in workers]
     finally:
         for w in workers:
             w.kill()
