@@ -32,17 +32,26 @@ STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's d
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def at_least_one(kind: type) -> Callable[[str], int | float]:
-    """A flag's type that refuses numbers below 1 (argparse then says which flag, in one line, exit code 2)."""
+def at_least(kind: type, low: float, words: str) -> Callable[[str], int | float]:
+    """A flag's type that refuses numbers below `low` (or, with low 0, at 0 too): argparse then says which
+    flag, in one line, exit code 2."""
 
     def parse(text: str):
         value = kind(text)
-        if not value >= 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+        if not (value > 0 if low == 0 else value >= low):
+            raise argparse.ArgumentTypeError(f"must be {words}, not {text}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in its other errors ("invalid int value")
     return parse
+
+
+def at_least_one(kind: type) -> Callable[[str], int | float]:
+    return at_least(kind, 1, "at least 1")
+
+
+def positive(kind: type) -> Callable[[str], int | float]:
+    return at_least(kind, 0, "above 0")
 
 
 def gpu_list(text: str) -> list[int]:
@@ -103,6 +112,12 @@ RUN = [
                                                           "on a GPU machine spread over its GPUs, round-robin"),
     flag("--gpus", type=gpu_list, metavar="0,2,3", help="the GPUs the --jobs workers are spread over (default: every "
                                                         "visible one; refused without CUDA)"),
+    flag("--cost-device", choices=["cpu", "cuda"], help="where each model's latency and throughput are measured "
+                                                         "(default: where it trains)"),
+    flag("--max-ms", type=positive(float), metavar="MS", help="milliseconds per image at batch 1, at most: a configuration "
+                                                                  "over any --max-* limit is recorded infeasible, not trained"),
+    flag("--max-params", type=positive(int), metavar="N", help="parameters, at most"),
+    flag("--max-mb", type=positive(float), metavar="MB", help="weights on disk in MB, at most"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,
          help=f"seconds between a running trial's signs of life; a trial silent for 3 of them is failed and retried "
               f"from its last epoch (default {HEARTBEAT})"),

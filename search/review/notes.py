@@ -26,6 +26,10 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
     lines += ["**Parameters**", ""] + [f"- {name}: `{short_value(value)}`" for name, value in params.items()] + [""]
     if record.TOTAL_PARAMS in attrs:
         lines.append(f"**Model**: {attrs[record.TOTAL_PARAMS]:,} parameters, {attrs[record.TRAINABLE_PARAMS]:,} trainable  ")
+    if record.COSTS in attrs:
+        c = attrs[record.COSTS]
+        lines.append(f"**Costs** on {c['device']} ({c['threads']} threads): {c['ms']:.3g} ms per image, {c['throughput']:,.0f} "
+                     f"images/s at batch 32, {c['params']:,} parameters, {c['mb']:.3g} MB, {c['flops']:,} FLOPs per image  ")
     if record.RESUMED_FROM_EPOCH in attrs:
         lines.append(f"**Resumed** from the checkpoint after epoch {attrs[record.RESUMED_FROM_EPOCH]} of an attempt that stopped  ")
     lines.append(f"**Time**: {attrs.get(record.SECONDS, 0):.1f} s on {attrs.get(record.DEVICE, '?')}")

@@ -136,6 +136,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row |= {f"params_{k}": v for k, v in t.params.items()}
         row |= {f"best_{k}": v for k, v in record.best_metrics(t).items()}
         row |= {k: t.user_attrs[k] for k in record.COLUMNS if k in t.user_attrs}
+        row |= {f"cost_{k}": v for k, v in t.user_attrs.get(record.COSTS, {}).items()}  # a column each, to sort by
         rows.append(row)
     return pd.DataFrame(rows).convert_dtypes(convert_string=False)  # whole numbers stay integers beside missing values
 

@@ -32,6 +32,7 @@ from search.study.resume import (
 )
 from search.study.strategy import prune_now
 from spaces import Space
+from trainers.costs import CostLimits, measure
 from trainers.crossval import fit
 from trainers.loop import (
     Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, gpu_of, predict, save_weights,
@@ -126,10 +127,11 @@ class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
     def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP,
-                 checkpoint_every: float = CHECKPOINT_EVERY, **options):
+                 checkpoint_every: float = CHECKPOINT_EVERY, cost_device: str | None = None, limits=CostLimits(), **options):
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint_every, self.limits = checkpoint_every, limits
+        self.cost_device = torch.device(cost_device) if cost_device else data.device
         self.current: int | None = None  # the number of the trial this worker runs, or ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -147,6 +149,7 @@ class Objective:
         reports = Reports(trial, task, self.space.metric, task.steps(config.epochs, self.data.class_names), self._share_cores)
         start, outcome, error = time.perf_counter(), "failed", None
         try:
+            self._costs(trial, config, task)
             outcome, value = self._train(trial, config, task, reports)
             return value
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna marks the trial failed; queue it to go on from its checkpoint
@@ -172,6 +175,18 @@ class Objective:
                 trial.set_user_attr(record.steps_run(task.unit), len(reports.history))
                 trial.set_user_attr(record.SECONDS, round(time.perf_counter() - start, 2))
                 save_note(trial, trial_note(trial.number, outcome, reports.history, trial.params, trial.user_attrs, error))
+
+    def _costs(self, trial: optuna.Trial, config: TrainConfig, task: Task) -> None:
+        """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
+        and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
+        limit, the trial ends here, pruned before its first epoch."""
+        costs = measure(build_model(config, self.data, task), tuple(self.data.images.shape[-2:]), self.cost_device)
+        trial.set_user_attr(record.COSTS, costs.as_record())
+        for name, value in self.limits.constraints(costs).items():
+            trial.set_constraint(name, value)
+        over = self.limits.over(costs)
+        if over:
+            raise optuna.TrialPruned(f"its costs, before training: over the limit ({over})")
 
     def _train(self, trial: optuna.Trial, config: TrainConfig, task: Task, reports: Reports) -> tuple[str, float]:
         """Train from the start, or from a retried trial's checkpoint; how it ended, and its value."""

@@ -54,6 +54,10 @@ class RunOptions:
     pruner: str | None = None
     jobs: int = 1  # worker processes on this machine
     gpus: list[int] | None = None  # the visible GPUs the workers are spread over (None: all, where the device is cuda)
+    cost_device: str | None = None  # where a model's latency and throughput are measured (None: where it trains)
+    max_ms: float | None = None  # limits on what a model may cost: a configuration over one is not trained
+    max_params: int | None = None
+    max_mb: float | None = None
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 
     def __post_init__(self):

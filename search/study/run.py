@@ -26,6 +26,7 @@ from search.study.resume import (
 )
 from search.study.strategy import make_pruner, make_sampler
 from search.winner.evaluate import evaluate_best
+from trainers.costs import CostLimits
 from trainers.data import DataError
 from trainers.loop import TrainData, pick_device
 from trainers.prepare import BUILTIN_PREFIX, Prepared, to_device
@@ -43,6 +44,8 @@ def run(opts: RunOptions) -> dict | None:
     device = pick_device(opts.device)
     gpus = spread_over(device, opts.gpus)
     device = torch.device("cuda", gpus[0]) if gpus else device  # this process is worker 0
+    if opts.cost_device == "cuda" and not torch.cuda.is_available():
+        raise DataError("--cost-device cuda: no CUDA device is available here; measure on the CPU with --cost-device cpu")
     options = {"pretrained": opts.pretrained, "weights": opts.weights}
     check_space(opts.space, options)
     where = opts.location
@@ -105,7 +108,8 @@ def _trials(study: optuna.Study, opts: RunOptions, choices: dict, data: TrainDat
     """This process's trials, until the study has its trials or too many fail in a row."""
     study.sampler = make_sampler(choices["sampler"], opts.seed)
     objective = Objective(opts.space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials,
-                          keep=opts.keep, checkpoint_every=opts.checkpoint_every, **options)
+                          keep=opts.keep, checkpoint_every=opts.checkpoint_every,
+                          cost_device=opts.cost_device, limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb), **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
@@ -221,6 +225,8 @@ class _Progress:
         if trial.state == TrialState.COMPLETE:
             chance = " (no better than chance)" if trial.user_attrs.get(record.NO_BETTER_THAN_CHANCE) else ""
             outcome = f"{self.metric} {trial.value:.4f}{chance}"
+        elif trial.state == TrialState.PRUNED and any(v > 0 for v in trial.constraints.values()):
+            outcome = "over a limit, not trained"
         elif trial.state == TrialState.PRUNED:
             unit = trial.user_attrs.get(record.UNIT, "epoch")
             outcome = f"pruned after {plural(trial.user_attrs.get(record.steps_run(unit), 0), unit)}"

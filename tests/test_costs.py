@@ -1,0 +1,55 @@
+"""What a model costs to use, measured before it trains, and limits that skip training the configurations
+that cannot meet them."""
+
+import optuna
+import torch
+from optuna.trial import TrialState
+from test_study import hpsearch
+
+from search.record import COSTS, PRUNED_REASON, steps_run
+from trainers.costs import SERVING_BATCH, CostLimits, measure
+
+LIMITED_SPACE = '''
+from spaces import Space, register
+
+
+def suggest(trial) -> dict:  # every other trial a model of 11 million parameters
+    return {"model": "resnet18" if trial.number % 2 == 0 else "baseline", "batch_size": 8,
+            "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True)}
+
+
+register(Space(name="limited", task="classify", data="builtin:digits", suggest=suggest, summary="tests",
+               image_size=16, resize="stretch", epochs=1))
+'''
+
+
+def test_a_model_costs_what_its_layers_count():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5))
+    costs = measure(model, (4, 4), torch.device("cpu"))
+    assert costs.params == 48 * 5 + 5 and costs.mb == costs.params * 4 / 1e6
+    assert costs.flops == 2 * 48 * 5  # a multiply-add per weight, per image
+    assert costs.ms > 0 and costs.throughput > 0 and costs.device == "cpu" and costs.threads == torch.get_num_threads()
+    assert SERVING_BATCH > 1
+    limits = CostLimits(params=100, mb=1.0)
+    assert limits.constraints(costs) == {"params": 145, "mb": costs.mb - 1.0}
+    assert limits.over(costs) == "params 245 > 100" and not CostLimits()
+
+
+def test_configurations_over_a_limit_are_recorded_infeasible_without_training(tiny_images, tmp_path):
+    (tmp_path / "limited.py").write_text(LIMITED_SPACE)
+    run = hpsearch("run", "--space", tmp_path / "limited.py", "--data", tiny_images, "--trials", 4, "--max-params", 1_000_000,
+                   "--quiet", cwd=tmp_path)
+    assert (run.stdout + run.stderr).count("over a limit, not trained") == 2
+    trials = optuna.load_study(study_name="limited", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
+    assert len(trials) == 4 and all(COSTS in t.user_attrs for t in trials)
+    big, small = trials[0::2], trials[1::2]
+    for trial in big:  # resnet18: pruned at once, with Optuna's constraint for the sampler to learn from
+        assert trial.state == TrialState.PRUNED and trial.user_attrs[steps_run("epoch")] == 0
+        assert trial.user_attrs[COSTS]["params"] > 10_000_000 and trial.constraints["params"] > 0
+        assert "over the limit (params" in trial.user_attrs[PRUNED_REASON] and not trial.intermediate_values
+    assert all(t.state == TrialState.COMPLETE and t.constraints["params"] <= 0 for t in small)
+    exported = hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
+    header = (tmp_path / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"cost_ms", "cost_throughput", "cost_params", "cost_mb", "cost_flops"} <= set(header), exported.stdout
+    best = hpsearch("best", cwd=tmp_path)
+    assert any(f"best trial {t.number}," in best.stdout for t in small)  # feasible

@@ -1,0 +1,106 @@
+"""What a model costs to use, measured the same way every time: its parameters, its weights on disk, its FLOPs
+per image, its latency per image at batch 1 and its throughput at a serving batch, in eval mode on the device
+it will serve from. Latency and throughput do not depend on the weights, so a trial measures its untrained
+model before it trains (and skips training where a limit cannot be met)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from trainers.loop import autocast
+
+SERVING_BATCH = 32  # the batch the throughput is measured at
+WARMUP = 3  # calls before timing: the first ones allocate and pick kernels
+RUNS = 7  # timed runs, each of enough calls to last MIN_RUN_S; the median is kept
+MIN_RUN_S = 0.05
+
+
+@dataclass(frozen=True)
+class Costs:
+    params: int
+    mb: float  # the weights as stored (safetensors: every tensor of the state dict, at its dtype)
+    flops: int  # per image, as torch.utils.flop_counter counts them (a multiply-add is 2)
+    ms: float  # milliseconds per image at batch 1
+    throughput: float  # images per second at SERVING_BATCH
+    device: str
+    threads: int  # torch's CPU threads while timing (on a GPU: the host's, for the record)
+
+    def as_record(self) -> dict:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class CostLimits:
+    """What a deployable model may cost at most (None: no limit), as Optuna constraints: a cost minus its
+    limit, feasible at 0 or below."""
+
+    ms: float | None = None
+    params: int | None = None
+    mb: float | None = None
+
+    def constraints(self, costs: Costs) -> dict[str, float]:
+        return {name: getattr(costs, name) - limit for name, limit in asdict(self).items() if limit is not None}
+
+    def over(self, costs: Costs) -> str:
+        """The limits `costs` break, in words ("" where none)."""
+        return ", ".join(f"{name} {getattr(costs, name):g} > {getattr(self, name):g}"
+                         for name, excess in self.constraints(costs).items() if excess > 0)
+
+    def __bool__(self) -> bool:
+        return any(limit is not None for limit in asdict(self).values())
+
+
+def weights_mb(model: torch.nn.Module) -> float:
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 1e6
+
+
+def flops_per_image(model: torch.nn.Module, image: torch.Tensor) -> int:
+    with FlopCounterMode(display=False) as counter:
+        model(image)
+    return int(counter.get_total_flops())
+
+
+def _seconds_per_call(call, device: torch.device) -> float:
+    """The median over RUNS of one call's seconds, each run timing as many calls as last MIN_RUN_S."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(WARMUP):
+        call()
+    sync()
+    start, calls = time.perf_counter(), 0
+    while time.perf_counter() - start < MIN_RUN_S:
+        call()
+        calls += 1
+        sync()
+    runs = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        for _ in range(calls):
+            call()
+        sync()
+        runs.append((time.perf_counter() - start) / calls)
+    return statistics.median(runs)
+
+
+@torch.no_grad()
+def measure(model: torch.nn.Module, size: tuple[int, int], device: torch.device) -> Costs:
+    """`model` (moved to `device` and put in eval mode) on RGB images of `size` (height, width): bf16 autocast
+    and channels-last on CUDA, as hpsearch predicts and serves."""
+    model = model.to(device).eval()
+    one = torch.rand(1, 3, *size, device=device)
+    batch = torch.rand(SERVING_BATCH, 3, *size, device=device)
+    if device.type == "cuda":
+        model, one, batch = (t.to(memory_format=torch.channels_last) for t in (model, one, batch))
+    flops = flops_per_image(model, one)
+    with autocast(device):
+        ms = 1000 * _seconds_per_call(lambda: model(one), device)
+        throughput = SERVING_BATCH / _seconds_per_call(lambda: model(batch), device)
+    return Costs(sum(p.numel() for p in model.parameters()), weights_mb(model), flops, ms, throughput, str(device),
+                 torch.get_num_threads())
