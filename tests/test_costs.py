@@ -48,6 +48,7 @@ def test_configurations_over_a_limit_are_recorded_infeasible_without_training(ti
         assert trial.user_attrs[COSTS]["params"] > 10_000_000 and trial.constraints["params"] > 0
         assert "over the limit (params" in trial.user_attrs[PRUNED_REASON] and not trial.intermediate_values
     assert all(t.state == TrialState.COMPLETE and t.constraints["params"] <= 0 for t in small)
+    assert small[0].user_attrs[COSTS] == small[1].user_attrs[COSTS]  # one architecture, measured once
     exported = hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
     header = (tmp_path / "trials.csv").read_text().splitlines()[0].split(",")
     assert {"cost_ms", "cost_throughput", "cost_params", "cost_mb", "cost_flops"} <= set(header), exported.stdout

@@ -32,7 +32,7 @@ from search.study.resume import (
 )
 from search.study.strategy import prune_now
 from spaces import Space
-from trainers.costs import CostLimits, measure
+from trainers.costs import CostLimits, Costs, measure
 from trainers.crossval import fit
 from trainers.loop import (
     Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, gpu_of, predict, save_weights,
@@ -132,6 +132,7 @@ class Objective:
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
         self.checkpoint_every, self.limits = checkpoint_every, limits
         self.cost_device = torch.device(cost_device) if cost_device else data.device
+        self.measured: dict[str, Costs] = {}  # by the model's architecture (its printed form): measured once
         self.current: int | None = None  # the number of the trial this worker runs, or ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -179,8 +180,12 @@ class Objective:
     def _costs(self, trial: optuna.Trial, config: TrainConfig, task: Task) -> None:
         """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
         and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
-        limit, the trial ends here, pruned before its first epoch."""
-        costs = measure(build_model(config, self.data, task), tuple(self.data.images.shape[-2:]), self.cost_device)
+        limit, the trial ends here, pruned before its first epoch. Trials of one architecture share its figures,
+        measured once by this process: they cost the same, and a study's smallest models are measured once, not
+        once a trial."""
+        model = build_model(config, self.data, task)
+        costs = self.measured.get(str(model)) or measure(model, tuple(self.data.images.shape[-2:]), self.cost_device)
+        self.measured[str(model)] = costs
         trial.set_user_attr(record.COSTS, costs.as_record())
         for name, value in self.limits.constraints(costs).items():
             trial.set_constraint(name, value)
