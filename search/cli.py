@@ -183,6 +183,19 @@ def status(storage: str, study: str | None, trials: int | None) -> None:
     print(status_summary(_study(storage, study, need_complete=False)[2], trials))
 
 
+def front(storage: str, study: str | None) -> None:
+    from search.record import StudyRecord
+    from search.review.front import front_table
+    from spaces import get_space
+
+    chosen = _study(storage, study, need_complete=False)[2]
+    try:
+        metric = get_space(StudyRecord.read(chosen).space).metric
+    except Exception:  # a space file that moved: the study's value all the same
+        metric = "metric"
+    print(front_table(chosen, metric))
+
+
 def export(storage: str, study: str | None, artifacts: str | None, csv: str | None, format: str | None, out: str | None,
            trial: int | None, data: str | None) -> None:
     if csv:
@@ -256,6 +269,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
         flag("--out", help="copy the best trial's files into this folder under their own names (model.safetensors, ...)")]),
     "status": (status, "trials by state, the best so far, trials per hour, time left", [
         STORAGE, STUDY, flag("--trials", type=at_least_one(int), help="the finished trials wanted (default: what the last run asked for)")]),
+    "front": (front, "the trials no other trial beats on the metric, latency and size at once", [STORAGE, STUDY]),
     "export": (export, "write every trial to a CSV file, or a trial's model as ONNX or TorchScript", ON_A_STUDY + [
         flag("--csv", help="the CSV file to write, a row per trial"),
         flag("--format", choices=("onnx", "torchscript"), help="export a trained model in this format"),

@@ -7,6 +7,7 @@ from optuna.trial import TrialState
 from test_study import hpsearch
 
 from search.record import COSTS, PRUNED_REASON, steps_run
+from search.review.front import front_trials
 from trainers.costs import SERVING_BATCH, CostLimits, measure
 
 LIMITED_SPACE = '''
@@ -54,3 +55,17 @@ def test_configurations_over_a_limit_are_recorded_infeasible_without_training(ti
     assert {"cost_ms", "cost_throughput", "cost_params", "cost_mb", "cost_flops"} <= set(header), exported.stdout
     best = hpsearch("best", cwd=tmp_path)
     assert any(f"best trial {t.number}," in best.stdout for t in small)  # feasible
+    front = hpsearch("front", cwd=tmp_path).stdout
+    assert "limits: params <= 1e+06" in front
+    best_value = max(t.value for t in small)
+    assert {int(line.split("|")[1]) for line in front.splitlines() if line.startswith("| ") and line[2].isdigit()} == {
+        t.number for t in small if t.value == best_value}  # one architecture, one cost: the better of the two
+
+
+def test_the_front_is_every_trial_no_other_beats_on_metric_latency_and_size_at_once(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    figures = [(0.9, 5.0, 1.0), (0.8, 2.0, 1.0), (0.7, 3.0, 1.0), (0.7, 9.0, 0.5), (0.9, 5.0, 1.0)]
+    for value, ms, mb in figures:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={COSTS: {"ms": ms, "mb": mb}}))
+    # 2 is beaten by 1 (slower and less accurate, no smaller); 0 and 4 tie, and neither beats the other
+    assert [t.number for t in front_trials(study)] == [0, 4, 1, 3]
