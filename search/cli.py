@@ -95,6 +95,9 @@ ALLOW_HOST = flag("--allow-host", action="append", default=[], metavar="NAME",
                   help="a further name requests may call this server by (a Kubernetes Service's, a proxy's), with any "
                        "port; repeatable. Every other Host and Origin is refused")
 ON_A_STUDY = [STORAGE, STUDY, ARTIFACTS]  # the flags of a command that looks at one study
+TRIAL = flag("--trial", type=int, help="the trial whose model (default: the best)")
+PICK = flag("--pick", metavar="RULE", help='the trial a rule picks by its costs and metrics: "best ms<=2", "fastest '
+                                           'f1_weighted>=0.95", "smallest accuracy>=0.9" (see `hpsearch front`)')
 
 RUN = [
     flag("--space", required=True, help="a space name (see `hpsearch spaces`) or a .py file that registers one"),
@@ -197,7 +200,7 @@ def front(storage: str, study: str | None) -> None:
 
 
 def export(storage: str, study: str | None, artifacts: str | None, csv: str | None, format: str | None, out: str | None,
-           trial: int | None, data: str | None) -> None:
+           trial: int | None, pick: str | None, data: str | None) -> None:
     if csv:
         from search.review.report import export_csv
 
@@ -205,16 +208,16 @@ def export(storage: str, study: str | None, artifacts: str | None, csv: str | No
     elif format and out:
         from search.winner.export import export
 
-        print(export(Location(storage, artifacts), study, trial, format, Path(out), data))
+        print(export(Location(storage, artifacts), study, trial, format, Path(out), data, pick))
     else:
         raise ValueError("say what to export: --csv FILE (every trial), or --format onnx|torchscript --out DIR (a model)")
 
 
 def predict(images: list[str], storage: str, study: str | None, artifacts: str | None, out: str, ensemble: int,
-            device: str) -> None:
+            trial: int | None, pick: str | None, device: str) -> None:
     from search.winner.predict import run_predict
 
-    print(run_predict(Location(storage, artifacts), study, images, Path(out), ensemble, device))
+    print(run_predict(Location(storage, artifacts), study, images, Path(out), ensemble, device, trial, pick))
 
 
 def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: int, data: str | None, device: str) -> None:
@@ -223,12 +226,13 @@ def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: i
     print(run_evaluate(Location(storage, artifacts), study, ensemble, device, data))
 
 
-def serve(storage: str, study: str | None, artifacts: str | None, ensemble: int, cascade: bool, studies: str, host: str,
-          allow_host: list[str], port: int, max_bytes: int, max_files: int, max_pixels: int, device: str) -> None:
+def serve(storage: str, study: str | None, artifacts: str | None, ensemble: int, trial: int | None, pick: str | None,
+          cascade: bool, studies: str, host: str, allow_host: list[str], port: int, max_bytes: int, max_files: int,
+          max_pixels: int, device: str) -> None:
     from search.winner.serve import Limits, run_serve
 
     run_serve(Location(storage, artifacts), study, ensemble, _names(studies) if cascade else None, host, port,
-              Limits(max_bytes, max_files, max_pixels), device, allow_host)
+              Limits(max_bytes, max_files, max_pixels), device, allow_host, trial, pick)
 
 
 def report(storage: str, study: str | None, artifacts: str | None, out: str) -> None:
@@ -274,14 +278,14 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
         flag("--csv", help="the CSV file to write, a row per trial"),
         flag("--format", choices=("onnx", "torchscript"), help="export a trained model in this format"),
         flag("--out", help="with --format: the folder to write the model and its model.json into"),
-        flag("--trial", type=int, help="with --format: the trial whose model (default: the best)"),
+        TRIAL.but(help="with --format: the trial whose model (default: the best)"), PICK,
         DATA_MOVED.but(help="with --format: the study's images, where they moved (checked on its test split)")]),
     "predict": (predict, "predict image files with the best model, or the average of the K best", ON_A_STUDY + [
-        IMAGES, PREDICTIONS, ENSEMBLE, DEVICE]),
+        IMAGES, PREDICTIONS, ENSEMBLE, TRIAL, PICK, DEVICE]),
     "evaluate": (evaluate, "the train/valid/test table of the K best trials' ensemble beside the best trial's", ON_A_STUDY + [
         ENSEMBLE.but(default=5, help="average the K best trials (default 5)"), DATA_MOVED, DEVICE]),
     "serve": (serve, "serve the best model (or the K best, or the steel cascade) over REST", ON_A_STUDY + [
-        ENSEMBLE, flag("--cascade", action="store_true", help="serve the steel cascade of three studies (see --studies)"),
+        ENSEMBLE, TRIAL, PICK, flag("--cascade", action="store_true", help="serve the steel cascade of three studies (see --studies)"),
         STUDIES_FLAG.but(help=f"with --cascade: the defect, types and masks studies (default {','.join(STUDIES)})"), HOST,
         ALLOW_HOST,
         flag("--port", type=int, default=8000, help="port to listen on (default 8000)"),

@@ -1,10 +1,16 @@
 """What a model costs to use, measured before it trains, and limits that skip training the configurations
 that cannot meet them."""
 
+import json
+import subprocess
+import time
+import urllib.request
+
 import optuna
 import torch
 from optuna.trial import TrialState
-from test_study import hpsearch
+from browser import free_port
+from test_study import BIN, hpsearch
 
 from search.record import COSTS, PRUNED_REASON, steps_run
 from search.review.front import front_trials
@@ -60,6 +66,34 @@ def test_configurations_over_a_limit_are_recorded_infeasible_without_training(ti
     best_value = max(t.value for t in small)
     assert {int(line.split("|")[1]) for line in front.splitlines() if line.startswith("| ") and line[2].isdigit()} == {
         t.number for t in small if t.value == best_value}  # one architecture, one cost: the better of the two
+
+    # --pick: serve the trial a rule picks, and say its costs; a rule that picks nothing ends in one line
+    chosen = min(small, key=lambda t: (-t.value, t.number))
+    port = free_port()
+    server = subprocess.Popen([BIN / "hpsearch", "serve", "--pick", "best ms<=100000", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        model = wait_for_json(f"http://127.0.0.1:{port}/model", server)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert [t["number"] for t in model["trials"]] == [chosen.number]
+    assert model["trials"][0]["costs"] == chosen.user_attrs[COSTS]
+    refused = hpsearch("serve", "--pick", "best ms<=0.000001", "--port", free_port(), cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "hpsearch: error: --pick 'best ms<=0.000001': none of the 2 trials with kept weights and costs has ms <= 1e-06; "
+        "see them with `hpsearch front`, or keep more with `run --keep`"]
+
+
+def wait_for_json(url: str, process: subprocess.Popen, timeout: float = 600):
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return json.loads(answer.read())
+        except OSError:
+            time.sleep(0.5)
 
 
 def test_the_front_is_every_trial_no_other_beats_on_metric_latency_and_size_at_once(tmp_path):

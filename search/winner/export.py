@@ -61,9 +61,10 @@ def _torchscript(module: nn.Module, example: torch.Tensor, path: Path):
 FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript)}  # file name, writer (returns its runner)
 
 
-def export(where: Location, study_name: str | None, trial: int | None, fmt: str, out: Path, data: str | None = None) -> str:
+def export(where: Location, study_name: str | None, trial: int | None, fmt: str, out: Path, data: str | None = None,
+           pick_rule: str | None = None) -> str:
     device = torch.device("cpu")
-    study, trials, ensemble = best_models(where, study_name, 1, device, trial)
+    study, trials, ensemble = best_models(where, study_name, 1, device, trial, pick_rule=pick_rule)
     predictor, chosen = ensemble.predictors[0], trials[0]
     images = study_data(study, ensemble, device, data)
     images = images.pixels(images.splits["test"][:CHECK_IMAGES]).contiguous()

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.record import MODEL_ARTIFACT, WEIGHTS_ARTIFACT
 from search.storage import Location, load_study
+from search.winner.pick import pick
 from trainers.data import DataError
 
 
@@ -51,13 +52,18 @@ def load_predictor(store, trial: FrozenTrial, device):
         return Predictor.load(json.loads(card.read_text()), weights, device)
 
 
-def best_models(where: Location, study_name: str | None, k: int, device, trial: int | None = None, storage=None):
-    """A study's k best trials with weights (or trial number `trial`) and their models, as one Ensemble;
-    from `storage` where the caller opened it already."""
+def best_models(where: Location, study_name: str | None, k: int, device, trial: int | None = None, storage=None,
+                pick_rule: str | None = None):
+    """A study's k best trials with weights (or trial number `trial`, or the one `pick_rule` chooses: see
+    search.winner.pick) and their models, as one Ensemble; from `storage` where the caller opened it already."""
     from trainers.predict import Ensemble
 
+    if k > 1 and (trial is not None or pick_rule):
+        raise DataError("--ensemble with --trial or --pick: serve one chosen trial, or the K best ensembled")
     study = load_study(where, study_name, storage=storage)
     store = where.artifact_store(create=False)
+    if pick_rule:
+        trial = pick([t for t in ranked(study) if has_weights(store, t)], pick_rule).number
     if trial is not None:
         chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial and has_weights(store, t)]
         if not chosen:

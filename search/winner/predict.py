@@ -40,12 +40,13 @@ def predict_files(ensemble, paths: list[Path]) -> tuple[list[tuple[str, dict]], 
     return answered, skipped
 
 
-def run_predict(where: Location, study_name: str | None, sources: list[str], out: Path, k: int, device: str) -> str:
+def run_predict(where: Location, study_name: str | None, sources: list[str], out: Path, k: int, device: str,
+                trial: int | None = None, pick_rule: str | None = None) -> str:
     from search.winner.models import best_models
     from trainers.loop import pick_device
 
     paths = image_files(sources)
-    study, trials, ensemble = best_models(where, study_name, k, pick_device(device))
+    study, trials, ensemble = best_models(where, study_name, k, pick_device(device), trial, pick_rule=pick_rule)
     start = time.perf_counter()
     answered, skipped = predict_files(ensemble, paths)
     seconds = time.perf_counter() - start

@@ -25,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from PIL import Image
 
-from search.record import StudyRecord
+from search.record import COSTS, StudyRecord
 from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
 from trainers.images import BadImage, TooLarge
@@ -132,7 +132,8 @@ def model_info(study, trials, ensemble) -> dict:
     return {
         "study": study.study_name,
         "trials": [{"number": t.number, "params": t.params, "valid": t.value, "image_size": p.card["image_size"],
-                    "test": best["table"]["test"] if best.get("trial") == t.number else None}
+                    "test": best["table"]["test"] if best.get("trial") == t.number else None,
+                    "costs": t.user_attrs.get(COSTS)}
                    for t, p in zip(trials, ensemble.predictors)],
         "task": ensemble.predictors[0].card["task"],
         "classes": ensemble.class_names,
@@ -141,7 +142,7 @@ def model_info(study, trials, ensemble) -> dict:
 
 
 def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str] | None, host: str, port: int,
-              limits: Limits, device: str, allow: list[str] = ()) -> None:
+              limits: Limits, device: str, allow: list[str] = (), trial: int | None = None, pick_rule: str | None = None) -> None:
     """`hpsearch serve`: the best model, the K best ensembled, or the steel cascade, until Ctrl-C."""
     from search.winner.models import best_models
     from trainers.loop import pick_device
@@ -153,7 +154,7 @@ def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str
 
         answer, info = cascade_answer(load_cascade(where, cascade, pick_device(device))), {"cascade": cascade}
     else:
-        study, trials, ensemble = best_models(where, study_name, k, pick_device(device))
+        study, trials, ensemble = best_models(where, study_name, k, pick_device(device), trial, pick_rule=pick_rule)
         answer, info = ensemble_answer(ensemble), model_info(study, trials, ensemble)
     bound = sock.getsockname()[1]
     print(f"serving {', '.join(cascade or []) or info['study']} on http://{url_host(reachable(host))}:{bound}: POST /predict "
