@@ -1,12 +1,17 @@
 import os
-import tempfile
-from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
-from PIL import Image
-from torch import nn
+# Before torch starts, as `hpsearch` does (search/cli.py): trials trained inside the test process wait
+# asleep, not spinning, so that the suite keeps its pace beside other work on the same cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torch import nn  # noqa: E402
 
 # Every test process (and every hpsearch it starts) uses a throwaway cache, never the user's.
 os.environ.setdefault("HPSEARCH_CACHE", tempfile.mkdtemp(prefix="hpsearch-test-cache-"))
