@@ -121,6 +121,9 @@ RUN = [
                                                                   "over any --max-* limit is recorded infeasible, not trained"),
     flag("--max-params", type=positive(int), metavar="N", help="parameters, at most"),
     flag("--max-mb", type=positive(float), metavar="MB", help="weights on disk in MB, at most"),
+    flag("--objectives", metavar="NAMES", help="several objectives, the space's metric first, then costs (ms, throughput, "
+                                               "params, mb, flops) or valid metrics: --objectives f1_weighted,ms searches "
+                                               "with multi-objective TPE, without pruning; see the front with `hpsearch front`"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,
          help=f"seconds between a running trial's signs of life; a trial silent for 3 of them is failed and retried "
               f"from its last epoch (default {HEARTBEAT})"),
@@ -187,16 +190,10 @@ def status(storage: str, study: str | None, trials: int | None) -> None:
 
 
 def front(storage: str, study: str | None) -> None:
-    from search.record import StudyRecord
-    from search.review.front import front_table
-    from spaces import get_space
+    from search.review.front import front_table, metric_name
 
     chosen = _study(storage, study, need_complete=False)[2]
-    try:
-        metric = get_space(StudyRecord.read(chosen).space).metric
-    except Exception:  # a space file that moved: the study's value all the same
-        metric = "metric"
-    print(front_table(chosen, metric))
+    print(front_table(chosen, metric_name(chosen)))
 
 
 def export(storage: str, study: str | None, artifacts: str | None, csv: str | None, format: str | None, out: str | None,
@@ -220,10 +217,11 @@ def predict(images: list[str], storage: str, study: str | None, artifacts: str |
     print(run_predict(Location(storage, artifacts), study, images, Path(out), ensemble, device, trial, pick))
 
 
-def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: int, data: str | None, device: str) -> None:
+def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: int | None, trial: int | None, pick: str | None,
+             data: str | None, device: str) -> None:
     from search.winner.evaluate import run_evaluate
 
-    print(run_evaluate(Location(storage, artifacts), study, ensemble, device, data))
+    print(run_evaluate(Location(storage, artifacts), study, ensemble, device, data, trial, pick))
 
 
 def serve(storage: str, study: str | None, artifacts: str | None, ensemble: int, trial: int | None, pick: str | None,
@@ -282,8 +280,10 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
         DATA_MOVED.but(help="with --format: the study's images, where they moved (checked on its test split)")]),
     "predict": (predict, "predict image files with the best model, or the average of the K best", ON_A_STUDY + [
         IMAGES, PREDICTIONS, ENSEMBLE, TRIAL, PICK, DEVICE]),
-    "evaluate": (evaluate, "the train/valid/test table of the K best trials' ensemble beside the best trial's", ON_A_STUDY + [
-        ENSEMBLE.but(default=5, help="average the K best trials (default 5)"), DATA_MOVED, DEVICE]),
+    "evaluate": (evaluate, "the train/valid/test table of the K best trials' ensemble beside the best trial's, or of one "
+                           "trial", ON_A_STUDY + [
+        ENSEMBLE.but(default=None, help="average the K best trials (default 5); or one trial's table with --trial or --pick"),
+        TRIAL, PICK, DATA_MOVED, DEVICE]),
     "serve": (serve, "serve the best model (or the K best, or the steel cascade) over REST", ON_A_STUDY + [
         ENSEMBLE, TRIAL, PICK, flag("--cascade", action="store_true", help="serve the steel cascade of three studies (see --studies)"),
         STUDIES_FLAG.but(help=f"with --cascade: the defect, types and masks studies (default {','.join(STUDIES)})"), HOST,

@@ -184,7 +184,7 @@ def load_study(where: Location, name: str | None, need_complete: bool = True, st
     if name not in names:
         raise DataError(f"no study {name!r} in {where.safe}; it holds {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
-    if need_complete and not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+    if need_complete and not any(t.values for t in study.get_trials(deepcopy=False)):
         raise DataError(f"study {name!r} has no completed trial yet")
     return study
 

@@ -13,7 +13,9 @@ from browser import free_port
 from test_study import BIN, hpsearch
 
 from search.record import COSTS, PRUNED_REASON, steps_run
-from search.review.front import front_trials
+from search.storage import Location
+from search.winner.models import has_weights
+from search.objectives import front_trials
 from trainers.costs import SERVING_BATCH, CostLimits, measure
 
 LIMITED_SPACE = '''
@@ -40,6 +42,20 @@ def test_a_model_costs_what_its_layers_count():
     limits = CostLimits(params=100, mb=1.0)
     assert limits.constraints(costs) == {"params": 145, "mb": costs.mb - 1.0}
     assert limits.over(costs) == "params 245 > 100" and not CostLimits()
+
+TRADE_OFF_SPACE = '''
+from spaces import Space, register
+
+
+def suggest(trial) -> dict:  # a fast model that learns nothing (a learning rate of 1e-7), a slower one that learns
+    fast = trial.number % 2 == 0
+    return {"model": "baseline" if fast else "attention_cnn", "batch_size": 8,
+            "lr": trial.suggest_float("lr", 1e-7, 2e-7, log=True) if fast else trial.suggest_float("lr_slow", 2e-3, 4e-3, log=True)}
+
+
+register(Space(name="tradeoff", task="classify", data="builtin:digits", suggest=suggest, summary="tests",
+               image_size=16, resize="stretch", epochs=2))
+'''
 
 
 def test_configurations_over_a_limit_are_recorded_infeasible_without_training(tiny_images, tmp_path):
@@ -103,3 +119,46 @@ def test_the_front_is_every_trial_no_other_beats_on_metric_latency_and_size_at_o
         study.add_trial(optuna.trial.create_trial(value=value, user_attrs={COSTS: {"ms": ms, "mb": mb}}))
     # 2 is beaten by 1 (slower and less accurate, no smaller); 0 and 4 tie, and neither beats the other
     assert [t.number for t in front_trials(study)] == [0, 4, 1, 3]
+
+
+def test_a_multi_objective_study_keeps_its_front_and_serves_the_point_picked(tiny_images, tmp_path):
+    (tmp_path / "tradeoff.py").write_text(TRADE_OFF_SPACE)
+    run = hpsearch("run", "--space", tmp_path / "tradeoff.py", "--data", tiny_images, "--trials", 4, "--objectives",
+                   "f1_weighted,ms", "--keep", 1, "--quiet", cwd=tmp_path)
+    assert run.stdout.startswith("study 'tradeoff' optimizes f1_weighted (maximize), ms (minimize) with multi-objective "
+                                 "TPE; its trials are not pruned"), run.stdout
+    study = optuna.load_study(study_name="tradeoff", storage=f"sqlite:///{tmp_path / 'studies.db'}")
+    assert study.metric_names == ["f1_weighted", "ms"] and len(study.directions) == 2
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 4 and all(t.values[1] == t.user_attrs[COSTS]["ms"] for t in done)
+    fast, slow = min(done, key=lambda t: t.values[1]), max(done, key=lambda t: t.values[0])
+    assert fast.params.keys() == {"lr"} and slow.values[0] > fast.values[0]  # the trade-off the space makes
+
+    table = hpsearch("front", cwd=tmp_path).stdout
+    listed = [int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(listed) >= 2 and fast.number in listed and slow.number in listed, table
+    store = Location(f"sqlite:///{tmp_path / 'studies.db'}").artifact_store(create=False)
+    kept = [t.number for t in done if has_weights(store, t)]
+    assert sorted(kept) == sorted(listed)  # --keep 1: the best, and the front besides (here the best is on it)
+
+    # the fastest trial at least as accurate as the slow one's: the slow one, served by --pick, costs said
+    bound = slow.values[0]
+    chosen = min((t for t in done if t.number in kept and t.values[0] >= bound), key=lambda t: (t.values[1], t.number))
+    port = free_port()
+    server = subprocess.Popen([BIN / "hpsearch", "serve", "--pick", f"fastest f1_weighted>={bound}", "--port", str(port)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        model = wait_for_json(f"http://127.0.0.1:{port}/model", server)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert [t["number"] for t in model["trials"]] == [chosen.number] and model["trials"][0]["costs"] == chosen.user_attrs[COSTS]
+    evaluated = hpsearch("evaluate", "--trial", fast.number, cwd=tmp_path).stdout
+    assert evaluated.startswith(f"trial {fast.number}:\n") and "| test" in evaluated
+    refused = hpsearch("predict", tiny_images, "--pick", "fastest f1_weighted>=1.5", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    changed = hpsearch("run", "--space", tmp_path / "tradeoff.py", "--data", tiny_images, "--trials", 5, "--objectives",
+                       "f1_weighted,mb", cwd=tmp_path, check=False)
+    assert changed.returncode == 2 and changed.stderr.strip() == (
+        "hpsearch: error: study 'tradeoff' optimizes f1_weighted,ms: it keeps that; to search --objectives f1_weighted,mb, "
+        "start a new study with --new-study NAME")

@@ -65,6 +65,9 @@ def test_dashboard_in_chromium_shows_the_study_its_artifacts_and_notes(reviewed,
 
         page.goto(f"{url}/dashboard/studies/1/note")
         shows(page, "Search space")  # the study's note
+
+        page.goto(f"{url}/dashboard/studies/1")
+        shows(page, "against latency: the front")  # the front's figure among the study's plots
     assert (tmp_path / "dashboard_trial.png").stat().st_size > 10_000
     print(f"screenshot: {tmp_path / 'dashboard_trial.png'}")
 
@@ -88,9 +91,11 @@ def test_report_page_opens_in_chromium_with_no_console_errors(reviewed, tmp_path
         plots = page.locator(".plotly-graph-div").count()
         pictures = page.eval_on_selector_all("img", "imgs => imgs.filter(i => i.naturalWidth > 0).length")
         text = page.inner_text("body")
+        front = page.locator("h2:has-text('The front') + div .plotly-graph-div").inner_text()
         page.screenshot(path=tmp_path / "report.png", full_page=True)
     assert errors == []
-    assert plots >= 4 and pictures == 4  # history, curves, coordinates, slices (+ importances with 2 params varying)
+    assert "Valid f1_weighted against latency: the front" in front and "ms per image" in front
+    assert plots >= 5 and pictures == 4  # front, history, curves, coordinates, slices (+ importances with 2 params varying)
     assert "Best trial" in text and "test" in text
 
 

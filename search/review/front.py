@@ -1,6 +1,5 @@
-"""The front of a study: the completed trials that no other completed trial beats on the metric, the latency
-and the size at once (as good or better on all three, better on one). Every trial records its costs
-(trainers/costs.py), so every study has a front, whatever it maximized."""
+"""The front of a study (search.objectives.front_trials) as users see it: `hpsearch front`'s table with the
+limits its trials were held to, and its figure in the report and the dashboard."""
 
 from __future__ import annotations
 
@@ -8,22 +7,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.objectives import COST_DIRECTIONS, compared, front_trials, metric_of, objectives_of, trial_figure
+from search.record import StudyRecord
 
-# each compared figure, as a number to maximize
-FIGURES = {"value": lambda t: t.value, "ms": lambda t: -t.user_attrs[record.COSTS]["ms"],
-           "mb": lambda t: -t.user_attrs[record.COSTS]["mb"]}
-
-
-def _beats(a: tuple, b: tuple) -> bool:
-    return all(x >= y for x, y in zip(a, b)) and a != b
-
-
-def front_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The front, most accurate first."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
-    scores = {t.number: tuple(figure(t) for figure in FIGURES.values()) for t in done}
-    front = [t for t in done if not any(_beats(scores[o.number], scores[t.number]) for o in done)]
-    return sorted(front, key=lambda t: (-t.value, t.number))
+FRONT_PLOT = "front"  # the id of the front's figure among the study's plots in optuna-dashboard
 
 
 def limits(study: optuna.Study) -> dict[str, float]:
@@ -39,16 +26,73 @@ def front_table(study: optuna.Study, metric: str) -> str:
     front = front_trials(study)
     if not front:
         return f"study {study.study_name!r} has no completed trial with its costs recorded yet"
-    held = limits(study)
-    lines = [f"study {study.study_name!r}: {len(front)} trial(s) that no other beats on valid {metric}, ms and MB at once"]
+    held, names = limits(study), compared(study)
+    extra = [n for n in names if n not in COST_DIRECTIONS]  # valid metrics a multi-objective study weighs too
+    lines = [f"study {study.study_name!r}: {len(front)} trial(s) that no other beats on valid {metric}, "
+             f"{', '.join(names)} at once"]
     if held:
         lines.append("limits: " + ", ".join(f"{name} <= {limit:g}" for name, limit in held.items()))
-    lines += ["", f"| trial | valid {metric} | ms | images/s | parameters | MB | FLOPs |",
-              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["", "| trial | " + " | ".join(f"valid {m}" for m in [metric, *extra]) + " | ms | images/s | parameters | MB | FLOPs |",
+              "| ---: " * (7 + len(extra)) + "|"]
     for t in front:
         c = t.user_attrs[record.COSTS]
-        lines.append(f"| {t.number} | {t.value:.4f} | {c['ms']:.3g} | {c['throughput']:,.0f} | {c['params']:,} | "
+        metrics = " | ".join(f"{v:.4f}" for v in [metric_of(t), *(trial_figure(t, m) for m in extra)])
+        lines.append(f"| {t.number} | {metrics} | {c['ms']:.3g} | {c['throughput']:,.0f} | {c['params']:,} | "
                      f"{c['mb']:.3g} | {c['flops']:,} |")
     lines.append(f"\ncosts measured on {front[0].user_attrs[record.COSTS]['device']}, ms per image at batch 1, images/s at "
                  f"batch 32 (see the README's \"What a model costs\")")
     return "\n".join(lines)
+
+
+def metric_name(study: optuna.Study) -> str:
+    """The name of the metric the study's trials reached: a multi-objective study's first, else its space's."""
+    from spaces import get_space
+
+    if objectives_of(study):
+        return objectives_of(study)[0]
+    try:
+        return get_space(StudyRecord.read(study).space).metric
+    except Exception:  # a space file that moved: the study's value all the same
+        return "metric"
+
+
+def front_figure(study: optuna.Study):
+    """The valid metric against the latency, the front drawn: Optuna's `plot_pareto_front` for a study of two
+    or three objectives, else a scatter of every completed trial with its costs, the front's trials marked
+    (they are beaten by none on the metric, latency and size together, so a few may sit below the line a
+    plot of two of them suggests)."""
+    import plotly.graph_objects as go
+    from optuna.visualization import plot_pareto_front
+
+    names = objectives_of(study)
+    if names and len(names) <= 3:
+        return plot_pareto_front(study, target_names=names)
+    metric = metric_name(study)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
+    if not done:
+        raise ValueError("no completed trial has its costs recorded")
+    front = sorted(front_trials(study), key=lambda t: t.user_attrs[record.COSTS]["ms"])
+    figure = go.Figure()
+    for name, trials, style in (("trials", done, {"color": "#bbb"}), ("front", front, {"color": "#d62728", "size": 10})):
+        costs = [t.user_attrs[record.COSTS] for t in trials]
+        figure.add_scatter(x=[c["ms"] for c in costs], y=[metric_of(t) for t in trials], mode="markers", name=name,
+                           marker=style, text=[f"trial {t.number}: {c['mb']:.3g} MB, {c['params']:,} parameters"
+                                                for t, c in zip(trials, costs)])
+    figure.update_layout(title=f"Valid {metric} against latency: the front", xaxis_title="ms per image (batch 1)",
+                         yaxis_title=f"valid {metric}")
+    figure.update_xaxes(type="log")
+    return figure
+
+
+def save_front_plot(study: optuna.Study, trial: FrozenTrial | None = None) -> None:
+    """An optimize callback too: the front's figure, stored in the study where optuna-dashboard shows it
+    (its user-defined plots); replaced as trials complete."""
+    from optuna_dashboard import save_plotly_graph_object
+
+    if trial is not None and trial.state != TrialState.COMPLETE:
+        return
+    try:
+        figure = front_figure(study)
+    except ValueError:  # nothing to draw yet
+        return
+    save_plotly_graph_object(study, figure, graph_object_id=FRONT_PLOT)

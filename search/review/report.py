@@ -12,6 +12,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.objectives import best_trial, metric_of
 from search.record import StudyRecord
 from search.storage import Location
 
@@ -42,8 +43,8 @@ def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
 def best_summary(study: optuna.Study, storage, where: Location, out: Path | None = None) -> str:
     """The best trial's parameters, facts, test table, and its files: where each lies in the artifact store
     (named by id there), or, with `out`, copied into that folder under its own name."""
-    best = study.best_trial
-    lines = [f"study {study.study_name!r}: best trial {best.number}, value {best.value:.4f}"]
+    best = best_trial(study)
+    lines = [f"study {study.study_name!r}: best trial {best.number}, value {metric_of(best):.4f}"]
     if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):
         lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
                      f"{best.user_attrs[record.CHANCE_LEVEL]:.4f}; look at the data, the learning-rate range and the trials' notes")
@@ -82,7 +83,8 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     states = Counter(t.state.name.lower() for t in trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")]
     if any(t.state == TrialState.COMPLETE for t in trials):
-        lines.append(f"best so far: {study.best_value:.4f} (trial {study.best_trial.number}) {study.best_trial.params}")
+        best = best_trial(study)
+        lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")
     ended = sorted(t.datetime_complete for t in trials if t.datetime_complete)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     if ended:
@@ -112,12 +114,16 @@ def pruning_savings(recorded: StudyRecord, trials: list[FrozenTrial]) -> list[st
     """Epochs (or folds) the finished trials ran, against what running every one of them to the end would cost."""
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     folds = any(t.user_attrs.get(record.UNIT) == "fold" for t in finished)
-    full = max((len(t.intermediate_values) for t in finished if t.state == TrialState.COMPLETE), default=0)
+    unit = "folds" if folds else "epochs"
+
+    def steps(t: FrozenTrial) -> int:  # a multi-objective study's trials report no intermediate values
+        return t.user_attrs.get(record.steps_run(unit[:-1]), len(t.intermediate_values))
+
+    full = max((steps(t) for t in finished if t.state == TrialState.COMPLETE), default=0)
     full = max(full, (recorded.epochs or 0) if not folds else 0)
     if not finished or not full:
         return []
-    ran = sum(len(t.intermediate_values) for t in finished)
-    unit = "folds" if folds else "epochs"
+    ran = sum(steps(t) for t in finished)
     search = recorded.search
     by = f" ({search['sampler']} sampler, {search['pruner']} pruner)" if search else ""
     return [f"pruning saved {1 - ran / (full * len(finished)):.0%}{by}: {ran} {unit} run, against {full * len(finished)} "
@@ -132,7 +138,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     for t in study.get_trials(deepcopy=False):
         duration = t.duration.total_seconds() if t.duration else None
         started = t.datetime_start.astimezone() if t.datetime_start else None  # Optuna keeps local times without a zone
-        row = {"number": t.number, "state": t.state.name, "value": t.value, "started": started, "duration_s": duration}
+        row = {"number": t.number, "state": t.state.name, "value": metric_of(t), "started": started, "duration_s": duration}
         row |= {f"params_{k}": v for k, v in t.params.items()}
         row |= {f"best_{k}": v for k, v in record.best_metrics(t).items()}
         row |= {k: t.user_attrs[k] for k in record.COLUMNS if k in t.user_attrs}

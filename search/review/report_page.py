@@ -16,15 +16,19 @@ from optuna.artifacts import get_all_artifact_meta
 from markdown_it import MarkdownIt
 from optuna_dashboard import get_note
 
+from search.objectives import best_trial, metric_of, objectives_of
 from search.record import StudyRecord
+from search.review.front import front_figure
 from search.review.report import short_value, status_summary
 
+# each plot, and whether it takes a target: in a study of several objectives, the plots of one show its metric
 PLOTS = {
-    "Optimization history": vis.plot_optimization_history,
-    "Learning curves (valid metric per epoch)": vis.plot_intermediate_values,
-    "Parameter importances": vis.plot_param_importances,
-    "Parallel coordinates": vis.plot_parallel_coordinate,
-    "Slices": vis.plot_slice,
+    "The front: valid metric against latency": (front_figure, False),
+    "Optimization history": (vis.plot_optimization_history, True),
+    "Learning curves (valid metric per epoch)": (vis.plot_intermediate_values, False),
+    "Parameter importances": (vis.plot_param_importances, True),
+    "Parallel coordinates": (vis.plot_parallel_coordinate, True),
+    "Slices": (vis.plot_slice, True),
 }
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
@@ -48,10 +52,11 @@ def write_report(study: optuna.Study, storage, store, out: Path) -> Path:
 
 
 def _best_trial(study: optuna.Study, storage, store) -> list[str]:
-    if not any(t.value is not None for t in study.get_trials(deepcopy=False)):
+    try:
+        best = best_trial(study)
+    except ValueError:
         return ["<p>No trial has completed yet.</p>"]
-    best = study.best_trial
-    parts = [f"<h2>Best trial: {best.number}, value {best.value:.4f}</h2>", _table(["parameter", "value"], [(k, short_value(v)) for k, v in best.params.items()])]
+    parts = [f"<h2>Best trial: {best.number}, value {metric_of(best):.4f}</h2>", _table(["parameter", "value"], [(k, short_value(v)) for k, v in best.params.items()])]
     evaluation = StudyRecord.read(study).best_evaluation
     if evaluation and evaluation["trial"] == best.number:
         table = evaluation["table"]
@@ -69,9 +74,15 @@ def _best_trial(study: optuna.Study, storage, store) -> list[str]:
 
 def _plots(study: optuna.Study) -> list[str]:
     parts, script = [], "inline"  # plotly.js goes into the first plot only
-    for title, plot in PLOTS.items():
+    names = objectives_of(study)
+    target = {"target": metric_of, "target_name": names[0]} if names else {}
+    for title, (plot, takes_target) in PLOTS.items():
+        if names and plot is vis.plot_intermediate_values:
+            parts.append(f"<h2>{title}</h2><p>Not shown: a study of several objectives keeps no values per epoch in Optuna "
+                         f"(each trial's learning curves are among its pictures)</p>")
+            continue
         try:
-            figure = plot(study)
+            figure = plot(study, **(target if takes_target else {}))
         except (ValueError, RuntimeError) as err:  # e.g. importances need two completed trials
             parts.append(f"<h2>{title}</h2><p>Not shown: {html.escape(str(err))}</p>")
             continue

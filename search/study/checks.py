@@ -6,13 +6,14 @@ from __future__ import annotations
 import optuna
 from tqdm.auto import tqdm
 
+from search import objectives
 from search.record import DataRecord
 from search.review.report import skipped_summary, space_distributions
 from search.study.objective import failure_reason, make_config
 from search.study.options import RunOptions
 from search.study.registry import PRUNERS, SAMPLERS
 from spaces import Space
-from trainers.data import discover
+from trainers.data import DataError, discover
 from trainers.models import is_ours
 from trainers.prepare import Prepared, prepare, resolve_source
 from trainers.tasks import get_task
@@ -63,3 +64,23 @@ def check_weights(space: Space, weights: str | None) -> None:
         if not is_ours(name):
             tqdm.write(f"checking pretrained weights for {name}")
             task.create_model(name, 2, pretrained=True, weights=weights)
+
+
+def checked_objectives(opts: RunOptions, existing: optuna.Study | None, prepared: Prepared) -> list[str] | None:
+    """The study's objectives (None: the space's metric alone): as asked with --objectives, else as the
+    `existing` study has them. A resumed study refuses others: its trials' values would mean other things."""
+    asked, then = None, objectives.objectives_of(existing) if existing else None
+    if opts.objectives:
+        task = get_task(opts.space.task)
+        targets = task.encode(prepared.decoded, task.class_names(prepared.decoded))[:2]
+        constant = task.constant(targets, task.class_names(prepared.decoded))
+        known = list(task.metrics(constant.expand(len(targets), *constant.shape), targets))
+        asked = objectives.parse(opts.objectives, opts.space.metric, known)
+        if opts.pruner not in (None, "none"):
+            raise DataError(f"--pruner {opts.pruner} with --objectives: Optuna's pruners take one objective, so a study of "
+                            f"several prunes none; leave --pruner out")
+    if existing and asked and asked != then:
+        has = f"optimizes {','.join(then)}" if then else f"maximizes {opts.space.metric} alone"
+        raise DataError(f"study {opts.study_name!r} {has}: it keeps that; to search --objectives {opts.objectives}, start a "
+                        f"new study with --new-study NAME")
+    return asked or then

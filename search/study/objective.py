@@ -22,10 +22,11 @@ from optuna_dashboard import save_note
 from tqdm.auto import tqdm
 
 from search import record
+from search.objectives import figure, metric_of
 from search.errors import StorageLost
 from search.review import pictures
 from search.review.notes import trial_note
-from search.study.keep import KEEP, among_best
+from search.study.keep import KEEP, keeps_weights
 from search.study.resume import (
     CHECKPOINT_EVERY, UnreadableCheckpoint, checkpoint_id, every, first_attempt, is_surplus, load_checkpoint, retry,
     save_checkpoint, system_attrs,
@@ -104,9 +105,11 @@ class Reports:
     """A trial's report callback: each epoch's (or fold's) metrics go to Optuna as its intermediate value and
     the best so far as its BEST_METRICS; the pruner may stop it, never at its last step."""
 
-    def __init__(self, trial: optuna.Trial, task: Task, metric: str, last: int, before=None):
+    def __init__(self, trial: optuna.Trial, task: Task, metric: str, last: int, before=None, to_optuna: bool = True):
         self.trial, self.unit, self.metric, self.last, self.before = trial, task.unit, metric, last, before
+        self.to_optuna = to_optuna  # False in a multi-objective study: Optuna takes no intermediate values there
         self.history: list[dict[str, float]] = []
+        self.best: dict[str, float] = {}  # the best step's metrics (of folds, their mean)
 
     def __call__(self, step: int, metrics: dict[str, float]) -> None:
         if self.before:
@@ -114,9 +117,13 @@ class Reports:
         self.history.append(metrics)
         key = f"valid_{self.metric}"
         if self.unit == "fold":  # one-vs-rest: the mean of its folds
-            self.trial.set_user_attr(record.BEST_METRICS, {k: sum(h[k] for h in self.history) / len(self.history) for k in metrics})
+            self.best = {k: sum(h[k] for h in self.history) / len(self.history) for k in metrics}
+            self.trial.set_user_attr(record.BEST_METRICS, self.best)
         elif metrics[key] > max((h[key] for h in self.history[:-1]), default=-float("inf")):
+            self.best = metrics
             self.trial.set_user_attr(record.BEST_METRICS, metrics)
+        if not self.to_optuna:
+            return
         self.trial.report(metrics[key], step)
         if prune_now(self.trial, len(self.history), self.last):
             pruner = type(self.trial.study.pruner).__name__
@@ -127,15 +134,17 @@ class Objective:
     """One trial: train, report each epoch, and record the outcome, a note and (with a `store`) its files."""
 
     def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP,
-                 checkpoint_every: float = CHECKPOINT_EVERY, cost_device: str | None = None, limits=CostLimits(), **options):
+                 checkpoint_every: float = CHECKPOINT_EVERY, cost_device: str | None = None, limits=CostLimits(),
+                 objectives: list[str] | None = None, **options):
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
         self.checkpoint_every, self.limits = checkpoint_every, limits
+        self.objectives = objectives  # a multi-objective study's (search.objectives); None: the space's metric alone
         self.cost_device = torch.device(cost_device) if cost_device else data.device
         self.measured: dict[str, Costs] = {}  # by the model's architecture (its printed form): measured once
         self.current: int | None = None  # the number of the trial this worker runs, or ran last
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self.current = trial.number
         trial.set_user_attr(record.WORKER, f"{socket.gethostname()}:{os.getpid()}")
         if self.wanted and is_surplus(trial, self.wanted):
@@ -147,12 +156,13 @@ class Objective:
             trial.set_user_attr(record.GPU, gpu_of(self.data.device))
         if task.unit != "epoch":
             trial.set_user_attr(record.UNIT, task.unit)
-        reports = Reports(trial, task, self.space.metric, task.steps(config.epochs, self.data.class_names), self._share_cores)
+        reports = Reports(trial, task, self.space.metric, task.steps(config.epochs, self.data.class_names), self._share_cores,
+                          to_optuna=not self.objectives)
         start, outcome, error = time.perf_counter(), "failed", None
         try:
-            self._costs(trial, config, task)
+            costs = self._costs(trial, config, task)
             outcome, value = self._train(trial, config, task, reports)
-            return value
+            return value if not self.objectives else [value, *(figure(n, costs.as_record(), reports.best) for n in self.objectives[1:])]
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna marks the trial failed; queue it to go on from its checkpoint
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already: the SIGTERM passed on to workers must not cut this short
             outcome = "interrupted"
@@ -177,7 +187,7 @@ class Objective:
                 trial.set_user_attr(record.SECONDS, round(time.perf_counter() - start, 2))
                 save_note(trial, trial_note(trial.number, outcome, reports.history, trial.params, trial.user_attrs, error))
 
-    def _costs(self, trial: optuna.Trial, config: TrainConfig, task: Task) -> None:
+    def _costs(self, trial: optuna.Trial, config: TrainConfig, task: Task) -> Costs:
         """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
         and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
         limit, the trial ends here, pruned before its first epoch. Trials of one architecture share its figures,
@@ -192,6 +202,7 @@ class Objective:
         over = self.limits.over(costs)
         if over:
             raise optuna.TrialPruned(f"its costs, before training: over the limit ({over})")
+        return costs
 
     def _train(self, trial: optuna.Trial, config: TrainConfig, task: Task, reports: Reports) -> tuple[str, float]:
         """Train from the start, or from a retried trial's checkpoint; how it ended, and its value."""
@@ -267,7 +278,7 @@ class Objective:
         """Its learning curves and the pictures its task draws of the valid split; for a trial that is the best
         when it ends, those of the test split too; for one among the `keep` best, its weights and card."""
         value = result.best[f"valid_{self.space.metric}"]
-        others = [t.value for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        others = [metric_of(t) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
         where = f", epoch {result.best_epoch}" if result.unit == "epoch" else ", each class's best fold"
         with tempfile.TemporaryDirectory() as tmp:
@@ -279,7 +290,9 @@ class Objective:
                                       "valid" + where, folder)
             if best_so_far and task.pictures:
                 made += self._test_pictures(config, task, result, folder)
-            if among_best(trial.study, value, self.keep):  # weights for the K best (search.study.keep)
+            if keeps_weights(trial.study, value, trial.user_attrs.get(record.COSTS), trial.user_attrs.get(record.BEST_METRICS, {}),
+                             self.keep):
+                # weights for the K best and the front (search.study.keep)
                 self._save_model(trial, config, task, result, folder)
             for path in made:
                 upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)

@@ -58,6 +58,7 @@ class RunOptions:
     max_ms: float | None = None  # limits on what a model may cost: a configuration over one is not trained
     max_params: int | None = None
     max_mb: float | None = None
+    objectives: str | None = None  # "f1_weighted,ms": a multi-objective study (search.objectives); None: the metric alone
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 
     def __post_init__(self):

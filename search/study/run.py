@@ -13,11 +13,13 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
-from search import record
+from search import objectives, record
 from search.errors import SearchFailed, StorageLost
+from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord
+from search.review.front import save_front_plot
 from search.review.notes import study_note
-from search.study.checks import check_space, checked_data
+from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import SURPLUS, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
 from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
@@ -55,31 +57,42 @@ def run(opts: RunOptions) -> dict | None:
     # found good: bad input leaves no database behind
     storage = where.open(heartbeat, opts.storage_wait, retry) if where.exists() else None
     exists = storage is not None and opts.study_name in optuna.get_all_study_names(storage)
-    attrs = optuna.load_study(study_name=opts.study_name, storage=storage).user_attrs if exists else {}
+    existing = optuna.load_study(study_name=opts.study_name, storage=storage) if exists else None
+    attrs = existing.user_attrs if existing else {}
     if exists and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
     choices = search_choices(opts, StudyRecord.read(attrs).search or {})
     prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False))  # before the study
+    objectives = checked_objectives(opts, existing, prepared)
     store = where.artifact_store()
     storage = storage or where.open(heartbeat, opts.storage_wait, retry)
     try:
         data = to_device(prepared, get_task(opts.space.task), device)
-        return _search(opts, choices, storage, heartbeat, store, prepared, data, options, gpus)
+        return _search(opts, choices, objectives, storage, heartbeat, store, prepared, data, options, gpus)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
         raise
 
 
-def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, store, prepared: Prepared, data: TrainData,
-            options: dict, gpus: list[int] | None) -> dict | None:
+def _search(opts: RunOptions, choices: dict, names: list[str] | None, storage, heartbeat: int | None, store,
+            prepared: Prepared, data: TrainData, options: dict, gpus: list[int] | None) -> dict | None:
     space, epochs = opts.space, opts.epochs or opts.space.epochs
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
-    study = optuna.create_study(storage=storage, study_name=opts.study_name, direction="maximize", load_if_exists=True,
-                                pruner=make_pruner(choices["pruner"], epochs, pruner_options))
+    if names:  # Optuna's pruners take one objective: a study of several runs every trial to its end
+        choices = {**choices, "pruner": "none"}
+    pruner = make_pruner(choices["pruner"], epochs, pruner_options)
+    directions = [objectives.direction(n) for n in names] if names else ["maximize"]
+    study = optuna.create_study(storage=storage, study_name=opts.study_name, directions=directions, load_if_exists=True,
+                                pruner=pruner)
+    if names and study.metric_names != names:
+        study.set_metric_names(names)
     record.record_run(study, search=choices, epochs=epochs, trials_wanted=opts.trials, heartbeat=opts.heartbeat, keep=opts.keep)
     recorded = StudyRecord.read(study).data or _record_data(study, prepared, data, opts, store)
     if not opts.worker:
+        if names:
+            tqdm.write(f"study {study.study_name!r} optimizes {', '.join(f'{n} ({objectives.direction(n)})' for n in names)} "
+                       f"with multi-objective TPE; its trials are not pruned (Optuna's pruners take one objective)")
         note = study_note(space, epochs, recorded, prepared.decoded.skipped, opts.command())
         if get_note(study) != note:
             save_note(study, note)
@@ -89,7 +102,7 @@ def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, sto
             return StudyRecord.read(study).best_evaluation
     workers = start_workers(opts, gpus)  # they find the data decoded in the cache
     try:
-        failures = _trials(study, opts, choices, data, store, heartbeat, options)
+        failures = _trials(study, opts, choices, names, data, store, heartbeat, options)
     except BaseException:  # Ctrl-C, SIGTERM, a lost storage: the workers stop too, their trials ready to resume
         stop_workers(workers)
         raise
@@ -103,19 +116,21 @@ def _search(opts: RunOptions, choices: dict, storage, heartbeat: int | None, sto
     return None if opts.worker else evaluate_best(study, data, store)
 
 
-def _trials(study: optuna.Study, opts: RunOptions, choices: dict, data: TrainData, store, heartbeat: int | None,
-            options: dict) -> FailureStreak:
+def _trials(study: optuna.Study, opts: RunOptions, choices: dict, names: list[str] | None, data: TrainData, store,
+            heartbeat: int | None, options: dict) -> FailureStreak:
     """This process's trials, until the study has its trials or too many fail in a row."""
     study.sampler = make_sampler(choices["sampler"], opts.seed)
     objective = Objective(opts.space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials,
                           keep=opts.keep, checkpoint_every=opts.checkpoint_every,
-                          cost_device=opts.cost_device, limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb), **options)
+                          cost_device=opts.cost_device, limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb),
+                          objectives=names, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
               disable=None if opts.progress else True) as bar:  # None: a bar on a terminal only, never in a log
         callbacks = [stop_when_enough(opts.trials), remove_finished_checkpoints(store), drop_weights_outside_best(store, opts.keep),
                      _Progress(bar, opts.space.metric), failures]
+        callbacks += [] if opts.worker else [save_front_plot]  # one process writes the figure: its parts are many writes
         if _work_left(study, opts.trials):
             _optimize(study, objective, callbacks)
         while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
@@ -224,7 +239,7 @@ class _Progress:
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         if trial.state == TrialState.COMPLETE:
             chance = " (no better than chance)" if trial.user_attrs.get(record.NO_BETTER_THAN_CHANCE) else ""
-            outcome = f"{self.metric} {trial.value:.4f}{chance}"
+            outcome = f"{self.metric} {metric_of(trial):.4f}{chance}"
         elif trial.state == TrialState.PRUNED and any(v > 0 for v in trial.constraints.values()):
             outcome = "over a limit, not trained"
         elif trial.state == TrialState.PRUNED:
@@ -236,6 +251,7 @@ class _Progress:
         if trial.state in FINISHED:
             self.bar.update()
         try:
-            self.bar.set_postfix_str(f"best {self.metric} {study.best_value:.4f} (trial {study.best_trial.number})")
+            best = best_trial(study)
+            self.bar.set_postfix_str(f"best {self.metric} {metric_of(best):.4f} (trial {best.number})")
         except ValueError:  # no trial has completed yet
             pass

@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from search.record import StudyRecord, record_best_evaluation
+from search.objectives import best_trial
 from search.review.report import format_table
 from search.storage import Location
 from search.winner.models import best_models, load_predictor, top_trials
@@ -20,6 +21,7 @@ from trainers.predict import Ensemble
 from trainers.prepare import prepare, resolve_source, to_device
 
 SPLITS = ("train", "valid", "test")
+ENSEMBLE = 5  # the best trials `hpsearch evaluate` ensembles by default
 
 
 def outputs(ensemble: Ensemble, data: TrainData, split: str) -> torch.Tensor:
@@ -62,18 +64,24 @@ def compare(best: Ensemble, ensemble: Ensemble, data: TrainData, trials: list[in
     return "\n".join(lines)
 
 
-def run_evaluate(where: Location, study_name: str | None, k: int, device: str, source: str | None = None) -> str:
-    """`hpsearch evaluate`: the K best trials' ensemble beside the best trial, on the study's own split."""
+def run_evaluate(where: Location, study_name: str | None, k: int | None, device: str, source: str | None = None,
+                 trial: int | None = None, pick_rule: str | None = None) -> str:
+    """`hpsearch evaluate`: the K best trials' ensemble beside the best trial, or one chosen trial's table (by
+    number, or the one a --pick rule chooses), on the study's own split."""
     device = pick_device(device)
-    study, trials, ensemble = best_models(where, study_name, k, device)
+    chosen = trial is not None or pick_rule
+    study, trials, ensemble = best_models(where, study_name, k or (1 if chosen else ENSEMBLE), device, trial,
+                                          pick_rule=pick_rule)
     data = study_data(study, ensemble, device, source)
+    if chosen:
+        return f"trial {trials[0].number}:\n{format_table(table(ensemble, data))}"
     return compare(Ensemble(ensemble.predictors[:1]), ensemble, data, [t.number for t in trials])
 
 
 def evaluate_best(study: optuna.Study, data: TrainData, store) -> dict | None:
     """When a run ends: the best trial's stored model on train, valid and test; stored on the study and printed."""
     try:
-        best = study.best_trial
+        best = best_trial(study)
     except ValueError:
         tqdm.write("no trial completed: nothing to test")
         return None

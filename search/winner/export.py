@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from search.errors import Stop
+from search.objectives import metric_of
 from search.storage import Location
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
@@ -82,7 +83,7 @@ def export(where: Location, study_name: str | None, trial: int | None, fmt: str,
     card = predictor.card
     (out / "model.json").write_text(json.dumps({
         "file": name, "format": fmt, "study": study.study_name, "trial": chosen.number, "params": chosen.params,
-        "value": chosen.value, "task": card["task"], "task_options": card["task_options"], "classes": card["class_names"],
+        "value": metric_of(chosen), "task": card["task"], "task_options": card["task_options"], "classes": card["class_names"],
         "image_size": card["image_size"], "resize": card["resize"], "crop": card["crop"],
         "input": {"name": "images", "shape": ["N", 3, card["image_size"], card["image_size"]], "layout": "NCHW",
                   "dtype": "uint8", "channels": "RGB", "range": [0, 255]},

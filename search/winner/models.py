@@ -10,18 +10,13 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import download_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
+from search.objectives import ranked
 from search.record import MODEL_ARTIFACT, WEIGHTS_ARTIFACT
 from search.storage import Location, load_study
 from search.winner.pick import pick
 from trainers.data import DataError
-
-
-def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """The completed trials, best first; of equal values, the earlier first."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return sorted(done, key=lambda t: (-t.value, t.number))
 
 
 def has_weights(store, trial: FrozenTrial) -> bool:
@@ -59,7 +54,7 @@ def best_models(where: Location, study_name: str | None, k: int, device, trial: 
     from trainers.predict import Ensemble
 
     if k > 1 and (trial is not None or pick_rule):
-        raise DataError("--ensemble with --trial or --pick: serve one chosen trial, or the K best ensembled")
+        raise DataError("--ensemble with --trial or --pick: use one chosen trial, or the K best ensembled")
     study = load_study(where, study_name, storage=storage)
     store = where.artifact_store(create=False)
     if pick_rule:

@@ -15,21 +15,14 @@ import re
 from optuna.trial import FrozenTrial
 
 from search import record
+from search.objectives import metric_of, trial_figure
 from trainers.data import DataError
 
 RULE = re.compile(r"^\s*(best|fastest|smallest)\s+(\w+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
-ORDER = {"best": lambda t: -t.value, "fastest": lambda t: t.user_attrs[record.COSTS]["ms"],
+ORDER = {"best": lambda t: -metric_of(t), "fastest": lambda t: t.user_attrs[record.COSTS]["ms"],
          "smallest": lambda t: t.user_attrs[record.COSTS]["mb"]}
 COMPARE = {"<=": operator.le, ">=": operator.ge}
 EXAMPLE = 'for example --pick "fastest f1_weighted>=0.95" or --pick "best ms<=2"'
-
-
-def figure(trial: FrozenTrial, name: str) -> float | None:
-    """A trial's cost or valid metric of that name; None where it has none."""
-    costs = trial.user_attrs.get(record.COSTS, {})
-    if name in costs:
-        return costs[name]
-    return record.best_metrics(trial).get(f"valid_{name}")
 
 
 def pick(trials: list[FrozenTrial], rule: str) -> FrozenTrial:
@@ -39,10 +32,10 @@ def pick(trials: list[FrozenTrial], rule: str) -> FrozenTrial:
         raise DataError(f"--pick {rule!r}: say which and under what condition, {EXAMPLE}")
     order, name, compare, bound = parsed[1], parsed[2], COMPARE[parsed[3]], float(parsed[4])
     measured = [t for t in trials if record.COSTS in t.user_attrs]
-    if not any(figure(t, name) is not None for t in measured):
+    if not any(trial_figure(t, name) is not None for t in measured):
         raise DataError(f"--pick {rule!r}: no kept trial records {name!r}: name a cost (ms, throughput, params, mb, "
                         f"flops) or a valid metric, {EXAMPLE}")
-    matching = [t for t in measured if figure(t, name) is not None and compare(figure(t, name), bound)]
+    matching = [t for t in measured if trial_figure(t, name) is not None and compare(trial_figure(t, name), bound)]
     if not matching:
         raise DataError(f"--pick {rule!r}: none of the {len(measured)} trials with kept weights and costs has {name} "
                         f"{parsed[3]} {bound:g}; see them with `hpsearch front`, or keep more with `run --keep`")

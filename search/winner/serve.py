@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from PIL import Image
 
+from search.objectives import metric_of
 from search.record import COSTS, StudyRecord
 from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
@@ -131,7 +132,7 @@ def model_info(study, trials, ensemble) -> dict:
     sizes = sorted({p.card["image_size"] for p in ensemble.predictors})
     return {
         "study": study.study_name,
-        "trials": [{"number": t.number, "params": t.params, "valid": t.value, "image_size": p.card["image_size"],
+        "trials": [{"number": t.number, "params": t.params, "valid": metric_of(t), "image_size": p.card["image_size"],
                     "test": best["table"]["test"] if best.get("trial") == t.number else None,
                     "costs": t.user_attrs.get(COSTS)}
                    for t, p in zip(trials, ensemble.predictors)],

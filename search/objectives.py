@@ -1,0 +1,111 @@
+"""What a study optimizes: the space's valid metric alone (maximized), or, with `hpsearch run --objectives
+f1_weighted,ms`, that metric and then costs (trainers.costs) or other valid metrics, each in its own
+direction: a multi-objective study, searched by Optuna's multi-objective TPE. The names are the study's
+metric names (Optuna's `set_metric_names`), which the dashboard shows on its axes.
+
+A study's front is the completed trials that no other completed trial beats on the metric, the latency
+and the size (and a multi-objective study's other objectives) at once: as good or better on each, better on
+one. Every trial records its costs (trainers.costs), so every study has a front, whatever it optimized.
+
+The space's metric is every trial's first value, in single- and multi-objective studies alike, so that
+`best`, `--keep` and the winner's commands rank trials by it the same way (`metric_of`, `best_trial`)."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search import record
+from trainers.data import DataError
+
+# a cost's direction; every valid metric is maximized, its loss minimized
+COST_DIRECTIONS = {"ms": "minimize", "params": "minimize", "mb": "minimize", "flops": "minimize", "throughput": "maximize"}
+
+
+def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
+    """`--objectives` as a list of names: the space's `metric` first, then costs or other valid metrics
+    (`known_metrics`: those the task records), each once."""
+    names = [name.strip() for name in text.split(",")]
+    example = f"for example --objectives {metric},ms"
+    unknown = [n for n in names if n not in COST_DIRECTIONS and n not in known_metrics]
+    if unknown:
+        raise DataError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(COST_DIRECTIONS)}) nor a "
+                        f"valid metric this task records ({', '.join(known_metrics)}); {example}")
+    if names[0] != metric or len(names) < 2 or len(set(names)) < len(names):
+        raise DataError(f"--objectives {text}: name the space's metric {metric} first and then one or more other "
+                        f"costs or metrics, each once; {example}")
+    return names
+
+
+def direction(name: str) -> str:
+    return COST_DIRECTIONS.get(name, "minimize" if name == "loss" else "maximize")
+
+
+def figure(name: str, costs: dict, metrics: dict) -> float | None:
+    """The figure of that name among a trial's costs and its best epoch's valid metrics; None where it has none."""
+    return costs[name] if name in costs else metrics.get(f"valid_{name}")
+
+
+def trial_figure(trial: FrozenTrial, name: str) -> float | None:
+    return figure(name, trial.user_attrs.get(record.COSTS, {}), record.best_metrics(trial))
+
+
+def objectives_of(study: optuna.Study) -> list[str] | None:
+    """A multi-objective study's objectives; None for a study of one."""
+    return study.metric_names if len(study.directions) > 1 else None
+
+
+def metric_of(trial: FrozenTrial) -> float | None:
+    """The space's metric that the trial reached (its first value); None where it did not complete."""
+    return trial.values[0] if trial.values else None
+
+
+def ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """The completed trials by their metric, best first; of equal values, the earlier first."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(done, key=lambda t: (-t.values[0], t.number))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The completed trial of the highest metric (in a multi-objective study too, where it is on the front);
+    ValueError where none completed, as Optuna's `best_trial`."""
+    done = ranked(study)
+    if not done:
+        raise ValueError(f"study {study.study_name!r} has no completed trial yet")
+    return done[0]
+
+
+FRONT_COSTS = ("ms", "mb")  # the costs every front weighs against the metric: latency and size
+
+
+def compared(study: optuna.Study) -> list[str]:
+    """What the front weighs besides the metric: latency, size, and a multi-objective study's other objectives."""
+    return list(dict.fromkeys([*FRONT_COSTS, *(objectives_of(study) or [])[1:]]))
+
+
+def _score(names: list[str], value: float, costs: dict, metrics: dict) -> tuple[float, ...]:
+    """A trial's metric and compared figures, each as a number to maximize."""
+    return (value, *((1 if direction(n) == "maximize" else -1) * figure(n, costs, metrics) for n in names))
+
+
+def _beats(a: tuple, b: tuple) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and a != b
+
+
+def _scores(study: optuna.Study, names: list[str]) -> list[tuple[FrozenTrial, tuple]]:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
+    return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in done]
+
+
+def front_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The front, most accurate first."""
+    scores = _scores(study, compared(study))
+    front = [t for t, mine in scores if not any(_beats(other, mine) for _, other in scores)]
+    return sorted(front, key=lambda t: (-metric_of(t), t.number))
+
+
+def on_front(study: optuna.Study, value: float, costs: dict, metrics: dict) -> bool:
+    """Whether a trial ending now with this metric, costs and best metrics joins the front of those completed."""
+    names = compared(study)
+    mine = _score(names, value, costs, metrics)
+    return not any(_beats(other, mine) for _, other in _scores(study, names))
