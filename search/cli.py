@@ -226,11 +226,11 @@ def evaluate(storage: str, study: str | None, artifacts: str | None, ensemble: i
 
 def serve(storage: str, study: str | None, artifacts: str | None, ensemble: int, trial: int | None, pick: str | None,
           cascade: bool, studies: str, host: str, allow_host: list[str], port: int, max_bytes: int, max_files: int,
-          max_pixels: int, device: str) -> None:
+          max_pixels: int, max_request_pixels: int, read_seconds: float, device: str) -> None:
     from search.winner.serve import Limits, run_serve
 
     run_serve(Location(storage, artifacts), study, ensemble, _names(studies) if cascade else None, host, port,
-              Limits(max_bytes, max_files, max_pixels), device, allow_host, trial, pick)
+              Limits(max_bytes, max_files, max_pixels, max_request_pixels, read_seconds), device, allow_host, trial, pick)
 
 
 def report(storage: str, study: str | None, artifacts: str | None, out: str) -> None:
@@ -292,6 +292,10 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
         flag("--max-bytes", type=at_least_one(int), default=10_000_000, help="the largest request body, in bytes (default 10 MB)"),
         flag("--max-files", type=at_least_one(int), default=32, help="the most images in one request (default 32)"),
         flag("--max-pixels", type=at_least_one(int), default=89_478_485, help="the most pixels in one image (default PIL's 89,478,485)"),
+        flag("--max-request-pixels", type=at_least_one(int), default=100_000_000,
+             help="the most pixels of one request's images together (default 100,000,000); the images past it are refused"),
+        flag("--read-seconds", type=positive(float), default=30.0, metavar="SECONDS",
+             help="the time a client has to send its request's body, else 408 (default 30)"),
         DEVICE]),
     "report": (report, "write a self-contained HTML page about a study", ON_A_STUDY + [
         flag("--out", required=True, help="folder to write index.html into")]),

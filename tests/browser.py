@@ -58,7 +58,7 @@ def dashboard(storage: str, cwd: Path, log: Path):
             yield url
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            server.wait(timeout=120)
 
 
 def _wait_until_up(url: str, server: subprocess.Popen, log: Path, timeout: float = 600) -> None:

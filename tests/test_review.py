@@ -116,7 +116,7 @@ def test_dashboard_refuses_clearly_and_warns_off_loopback(tmp_path):
         warning = server.stderr.readline()
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=120)
     assert "warning" in warning and "no authentication" in warning
 
 
@@ -194,5 +194,5 @@ def test_a_dashboard_on_every_address_answers_at_the_url_it_prints_and_to_the_na
         assert optuna.get_all_study_names(storage) == ["kept"]
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=120)
     assert "warning" in server.stderr.read()

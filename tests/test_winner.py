@@ -91,6 +91,22 @@ def test_predict_lists_a_corrupt_file_predicts_the_rest_and_an_ensemble_of_one_i
     assert set(three) == set(one) and any(three[n]["p_circle"] != one[n]["p_circle"] for n in one)  # three models averaged
 
 
+def test_predict_reads_sub_folders_names_rows_by_path_and_fails_when_no_file_is_an_image(study, capsys, tmp_path):
+    folder, _ = study
+    images = folder / "images"  # the study's own folder: class folders, and a sub-folder in each
+    cli(capsys, folder, "predict", images, "--out", tmp_path / "all.csv")
+    rows = read_predictions(tmp_path / "all.csv")
+    files = sorted(p.relative_to(images).as_posix() for p in images.rglob("*") if p.is_file())
+    assert sorted(rows) == files and any("/nested/" in name for name in rows)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"not an image")
+    code = main(["predict", str(tmp_path / "bad"), "--out", str(tmp_path / "none.csv"), "--storage",
+                 f"sqlite:///{folder / 'studies.db'}", "--artifacts", str(folder / "artifacts")])
+    said = capsys.readouterr()
+    assert code == 2 and len(said.err.strip().splitlines()) == 1 and "none of the 1 files" in said.err
+    assert not (tmp_path / "none.csv").exists()
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_an_export_gives_pytorchs_outputs_on_the_test_images(study, capsys, tmp_path, fmt):
     folder, new = study
@@ -124,7 +140,7 @@ def server(study):
     folder, _ = study
     port = free_port()
     command = [Path(sys.executable).parent / "hpsearch", "serve", "--port", str(port), "--ensemble", 2, "--max-bytes", 200_000,
-               "--max-files", 3, "--max-pixels", 1_000_000]
+               "--max-files", 3, "--max-pixels", 1_000_000, "--max-request-pixels", 2_000_000, "--read-seconds", 5]
     log = open(folder / "serve.log", "w")
     process = subprocess.Popen(list(map(str, command)), cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -138,7 +154,7 @@ def server(study):
             time.sleep(0.2)
     yield url
     process.terminate()
-    process.wait(timeout=10)
+    process.wait(timeout=120)
 
 
 def post(url: str, files: list[tuple[str, str, bytes]], timeout: float = 30) -> tuple[int, object]:
@@ -162,10 +178,10 @@ def test_served_answers_equal_predicts_and_twenty_clients_at_once_are_all_answer
     status, answers = post(server, [("file", p.name, p.read_bytes()) for p in files])
     assert status == 200 and [a["file"] for a in answers] == [p.name for p in files]
     cli(capsys, folder, "predict", *files, "--out", tmp_path / "p.csv", "--ensemble", 2)
-    rows = read_predictions(tmp_path / "p.csv")
-    for a in answers:
-        assert a["label"] == rows[a["file"]]["label"]
-        assert a["probabilities"] == {c: pytest.approx(float(rows[a["file"]][f"p_{c}"]), abs=1e-6) for c in a["probabilities"]}
+    rows = read_predictions(tmp_path / "p.csv")  # a file named on the command line: its row named as given
+    for a, path in zip(answers, files):
+        assert a["label"] == rows[str(path)]["label"]
+        assert a["probabilities"] == {c: pytest.approx(float(rows[str(path)][f"p_{c}"]), abs=1e-6) for c in a["probabilities"]}
     model = json.loads(urllib.request.urlopen(f"{server}/model").read())
     assert model["study"] == "tiny" and len(model["trials"]) == 2 and model["classes"] == ["circle", "square", "stripe"]
 
@@ -219,6 +235,44 @@ def test_bad_requests_get_their_4xx_quickly_and_the_server_goes_on(study, server
     assert urllib.request.urlopen(f"{server}/healthz", timeout=120).status == 200
 
 
+def test_a_request_with_a_bad_file_gets_the_good_ones_answered_and_the_bad_ones_reasons(study, server):
+    _, new = study
+    image = next(new.iterdir())
+    status, answers = post(server, [("file", image.name, image.read_bytes()), ("file", "notes.png", b"not an image")])
+    assert status == 200 and answers[0]["file"] == image.name and "label" in answers[0]
+    assert answers[1]["file"] == "notes.png" and "label" not in answers[1] and answers[1]["error"]
+    # 3 images of 0.9 million pixels, each under --max-pixels, are over --max-request-pixels together: the third is
+    # refused from its header, the first two answered
+    large = png_bytes(Image.new("RGB", (1000, 900), "white"))
+    status, answers = post(server, [("file", f"{n}.png", large) for n in range(3)])
+    assert status == 200 and ["label" in a for a in answers] == [True, True, False]
+    assert "over 2,000,000 pixels together" in answers[2]["error"]
+
+
+def test_slow_and_vanishing_clients_cost_one_line_each_and_no_held_connection(study, server):
+    folder, _ = study
+    host = server.removeprefix("http://")
+    head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: 1000\r\n\r\n")
+    slow = []  # 1,000 bytes announced, 10 sent: answered 408 once --read-seconds (5) are over
+    threads = [threading.Thread(target=lambda: slow.append(raw_request(server, head, bytes(10)))) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(slow) == 5 and all(status.startswith("HTTP/1.1 408") for status in slow), slow
+    address, port = host.split(":")
+    with socket.create_connection((address, int(port)), timeout=60) as s:  # gone halfway through its body
+        s.sendall(head.encode() + bytes(10))
+    deadline = time.monotonic() + 120
+    while "dropped POST /predict" not in (folder / "serve.log").read_text():
+        assert time.monotonic() < deadline, (folder / "serve.log").read_text()
+        time.sleep(0.2)
+    logged = (folder / "serve.log").read_text()
+    assert logged.count("refused POST /predict from 127.0.0.1: 408") >= 5 and "Traceback" not in logged
+    assert urllib.request.urlopen(f"{server}/healthz", timeout=120).status == 200
+
+
 def test_model_says_its_image_size_as_the_model_card_does(study, server, capsys, tmp_path):
     folder, _ = study
     model = json.loads(urllib.request.urlopen(f"{server}/model").read())
@@ -244,4 +298,4 @@ def test_serve_on_every_address_answers_at_the_url_it_prints_and_to_the_names_al
         assert answer(f"http://[::1]:{port}/model", Host=f"attacker.example:{port}") == 403
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=120)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,15 @@ class BadImage(Exception):
 
 class TooLarge(BadImage):
     """An image with more pixels than allowed: refused before its pixels are decoded."""
+
+
+def pixels_of(data: bytes) -> int:
+    """An image's pixels, from its header alone; 0 where the header cannot be read."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.width * img.height
+    except Exception:  # any unreadable header: the decode that follows says why
+        return 0
 
 
 def load_rgb(path, max_pixels: int | None = None) -> Image.Image:

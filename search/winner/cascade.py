@@ -123,7 +123,7 @@ def run_cascade(where: Location, studies: list[str], sources: list[str], out: Pa
                 truth: Path | None = None) -> str:
     from trainers.loop import pick_device
 
-    paths = image_files(sources)
+    paths = [path for path, _ in image_files(sources)]  # Severstal names an image by its file name
     if truth and not Path(truth).is_file():
         raise DataError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
     cascade = load_cascade(where, studies, pick_device(device))

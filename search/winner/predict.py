@@ -14,29 +14,33 @@ from trainers.images import EXTENSIONS
 CHUNK = 256  # images decoded and answered at a time: memory stays bounded on big folders
 
 
-def image_files(sources: list[str]) -> list[Path]:
-    """The image files named, and those in the folders named (not below them), in name order."""
+def image_files(sources: list[str]) -> list[tuple[Path, str]]:
+    """The image files named, and those in the folders named and their sub-folders (hidden ones left out, as
+    `run` reads a data folder), each with its name for the CSV: a file named, as given; a file in a folder,
+    its path relative to that folder (two x.png in two sub-folders are two names)."""
     files = []
     for source in map(Path, sources):
         if source.is_dir():
-            files += sorted(p for p in source.iterdir() if p.suffix.lower() in EXTENSIONS)
+            found = sorted(p.relative_to(source) for p in source.rglob("*") if p.suffix.lower() in EXTENSIONS)
+            files += [(source / rel, rel.as_posix()) for rel in found
+                      if not any(part.startswith(".") for part in rel.parts) and (source / rel).is_file()]
         elif source.is_file():
-            files.append(source)
+            files.append((source, str(source)))
         else:
             raise DataError(f"{source} does not exist: name image files or folders of them")
     if not files:
-        raise DataError(f"no image files in {', '.join(sources)}")
+        raise DataError(f"no image files in {', '.join(sources)} or below")
     return files
 
 
-def predict_files(ensemble, paths: list[Path]) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
-    """(file name, fields) for each image answered, and (file name, reason) for each left out."""
+def predict_files(ensemble, files: list[tuple[Path, str]]) -> tuple[list[tuple[str, dict]], list[tuple[str, str]]]:
+    """(name, fields) for each image answered, and (name, reason) for each left out."""
     answered, skipped = [], []
-    for start in range(0, len(paths), CHUNK):
-        chunk = paths[start : start + CHUNK]
-        fields, problems = ensemble.answer(chunk)
-        answered += [(p.name, f) for p, f in zip(chunk, fields) if f is not None]
-        skipped += [(p.name, str(problem)) for p, problem in zip(chunk, problems) if problem is not None]
+    for start in range(0, len(files), CHUNK):
+        chunk = files[start : start + CHUNK]
+        fields, problems = ensemble.answer([path for path, _ in chunk])
+        answered += [(name, f) for (_, name), f in zip(chunk, fields) if f is not None]
+        skipped += [(name, str(problem)) for (_, name), problem in zip(chunk, problems) if problem is not None]
     return answered, skipped
 
 
@@ -50,6 +54,9 @@ def run_predict(where: Location, study_name: str | None, sources: list[str], out
     start = time.perf_counter()
     answered, skipped = predict_files(ensemble, paths)
     seconds = time.perf_counter() - start
+    if not answered:
+        raise DataError(f"none of the {len(skipped)} files could be read as an image (the first, {skipped[0][0]}: "
+                        f"{skipped[0][1]}): nothing written to {out}")
     rows = [row for name, fields in answered for row in ensemble.task.rows(name, fields)]
     header = list(dict.fromkeys(key for row in rows for key in row)) or ["image"]
     with open(out, "w", newline="") as f:

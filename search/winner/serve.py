@@ -7,15 +7,20 @@ API, FastAPI on uvicorn, the models loaded once at start-up.
     GET  /model     the study, trials, parameters, metrics, classes and image size
 
 What it reads is capped before it is read: the body by its Content-Length (a longer one is refused with
-413 before a byte of it is read; one without a length with 411), the files per request, and the pixels
-of each image, from its header (a decompression bomb is refused before it is decoded). Bytes that are
-not an image get 415 with the reason; a request with no `file` field 422. Inference runs in a worker
+413 before a byte of it is read; one without a length with 411), the time a client has to send it (408
+after --read-seconds), the files per request, the pixels of each image and of a request's images
+together, from their headers (a decompression bomb is refused before it is decoded). A file that is not an
+image, or past the request's pixels, gets its reason (`error`) in its place and the others are answered;
+a request none of whose files can be answered gets 415 (413 where one was too large), one with no `file`
+field 422. Each refused or dropped request is one line on the server's output. Inference runs in a worker
 thread, so that the server goes on answering while a model computes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +34,7 @@ from search.objectives import metric_of
 from search.record import COSTS, StudyRecord
 from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
-from trainers.images import BadImage, TooLarge
+from trainers.images import BadImage, TooLarge, pixels_of
 
 
 @dataclass(frozen=True)
@@ -37,30 +42,84 @@ class Limits:
     max_bytes: int = 10_000_000  # a request's body
     max_files: int = 32  # `file` fields in one request
     max_pixels: int = int(Image.MAX_IMAGE_PIXELS)  # per image, read from its header before decoding
+    max_request_pixels: int = 100_000_000  # one request's images together, read from their headers likewise
+    read_seconds: float = 30.0  # the time a client has to send its request's body
 
 
-def gate(app, allowed: Allowed, max_bytes: int):
-    """The ASGI app behind the serving rules (search.serving) and the body cap, both applied before any
-    byte of the body is read."""
+def log(line: str) -> None:
+    """One line per refused or dropped request, on the server's output."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def gate(app, allowed: Allowed, limits: Limits):
+    """The ASGI app behind the serving rules (search.serving), the body cap (both applied before any byte of
+    the body is read) and the read time limit: the body is read here, whole, within `limits.read_seconds`,
+    and handed to the app, so that a slow or vanished client costs one line, not a held connection or a
+    traceback."""
 
     async def gated(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         local = (scope.get("server") or (None,))[0]  # the address this request reached the server on
+        client = f"{scope['method']} {scope['path']} from {(scope.get('client') or ('?',))[0]}"
         reason = refusal(scope["method"], headers.get("host"), headers.get("origin"), allowed, local)
         status = 403 if reason else None
         if status is None and scope["method"] not in SAFE_METHODS:
             length = headers.get("content-length")
             if length is None:
                 status, reason = 411, "send a Content-Length header"
-            elif not length.isdigit() or int(length) > max_bytes:
-                status, reason = 413, f"the body is over {max_bytes:,} bytes (--max-bytes)"
+            elif not length.isdigit() or int(length) > limits.max_bytes:
+                status, reason = 413, f"the body is over {limits.max_bytes:,} bytes (--max-bytes)"
+        if status is None and scope["method"] not in SAFE_METHODS:
+            try:
+                async with asyncio.timeout(limits.read_seconds):
+                    receive = await read_body(receive)
+            except TimeoutError:
+                status, reason = 408, f"the body did not arrive within {limits.read_seconds:g} s"
+            except ConnectionResetError:
+                return log(f"dropped {client}: the client went away before sending its whole body")
         if status is None:
             return await app(scope, receive, send)
+        log(f"refused {client}: {status} {reason}")
         await JSONResponse({"detail": reason}, status_code=status, headers={"Connection": "close"})(scope, receive, send)
 
     return gated
+
+
+async def read_body(receive):
+    """The request's whole body, read now; a `receive` that hands it over in one message."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:  # the app waits for a disconnect after its answer: never, from here
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def within_budget(files: list[tuple[str, bytes]], budget: int) -> list[TooLarge | None]:
+    """For each file, whether the request's images up to it stay within `budget` pixels together, from their
+    headers (an unreadable header counts nothing here: decoding refuses it)."""
+    spent, verdicts = 0, []
+    for _, data in files:
+        spent += pixels_of(data)
+        over = spent > budget
+        verdicts.append(TooLarge(f"the request's images are over {budget:,} pixels together (--max-request-pixels): "
+                                 f"send this one in another request") if over else None)
+    return verdicts
 
 
 def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, limits: Limits, host: str, port: int,
@@ -90,14 +149,20 @@ def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict,
         if len(uploads) > limits.max_files:
             return JSONResponse({"detail": f"{len(uploads)} files: at most {limits.max_files} a request (--max-files)"}, 413)
         files = [(u.filename or f"file{i}", await u.read()) for i, u in enumerate(uploads)]
-        results = await run_in_threadpool(infer, files)
+        verdicts = within_budget(files, limits.max_request_pixels)
+        taken = [f for f, over in zip(files, verdicts) if over is None]
+        answers = iter(await run_in_threadpool(infer, taken) if taken else [])
+        results = [over or next(answers) for over in verdicts]
         bad = [(name, r) for (name, _), r in zip(files, results) if isinstance(r, BadImage)]
-        if bad:
+        if len(bad) == len(files):  # nothing to answer: the request is refused
             status = 413 if any(isinstance(r, TooLarge) for _, r in bad) else 415
+            log(f"refused POST /predict: {status} " + "; ".join(f"{name}: {r}" for name, r in bad))
             return JSONResponse({"detail": [{"file": name, "reason": str(r)} for name, r in bad]}, status)
-        return [{"file": name, **r} for (name, _), r in zip(files, results)]
+        # each file answered, or its reason in its place, as `hpsearch predict` leaves a file out
+        return [{"file": name, "error": str(r)} if isinstance(r, BadImage) else {"file": name, **r}
+                for (name, _), r in zip(files, results)]
 
-    return gate(api, allowed_hosts(host, port, allow), limits.max_bytes)
+    return gate(api, allowed_hosts(host, port, allow), limits)
 
 
 def ensemble_answer(ensemble):
