@@ -299,3 +299,21 @@ def test_serve_on_every_address_answers_at_the_url_it_prints_and_to_the_names_al
     finally:
         server.terminate()
         server.wait(timeout=120)
+
+
+def test_the_dashboard_offers_no_removed_weights(study, tmp_path):
+    from browser import dashboard
+
+    folder, _ = study
+    trials = ranked(optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / 'studies.db'}"))
+    with dashboard(f"sqlite:///{folder / 'studies.db'}", folder, tmp_path / "dashboard.log") as url:
+        detail = json.loads(urllib.request.urlopen(f"{url}/api/studies/1", timeout=120).read())
+        files = {t["number"]: {a["filename"]: a["artifact_id"] for a in t["artifacts"]} for t in detail["trials"]}
+        assert [("model.safetensors" in files[t.number]) for t in trials] == [True] * 3 + [False] * 3
+        dropped = [t for t in trials[3:] if "weights_artifact" in t.user_attrs]  # kept once, removed since
+        assert dropped and all("model.json" in files[t.number] for t in dropped)  # the card stays
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/artifacts/1/{dropped[0]._trial_id}/{dropped[0].user_attrs['weights_artifact']}",
+                                   timeout=120)
+        assert refused.value.code == 404
+    assert "Traceback" not in (tmp_path / "dashboard.log").read_text()
