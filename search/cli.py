@@ -207,7 +207,7 @@ def export(storage: str, study: str | None, artifacts: str | None, csv: str | No
 
         print(export(Location(storage, artifacts), study, trial, format, Path(out), data, pick))
     else:
-        raise ValueError("say what to export: --csv FILE (every trial), or --format onnx|torchscript --out DIR (a model)")
+        raise ValueError("say what to export: --csv FILE (every trial), or --format onnx|torchscript|exported --out DIR (a model)")
 
 
 def predict(images: list[str], storage: str, study: str | None, artifacts: str | None, out: str, ensemble: int,
@@ -272,9 +272,10 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
     "status": (status, "trials by state, the best so far, trials per hour, time left", [
         STORAGE, STUDY, flag("--trials", type=at_least_one(int), help="the finished trials wanted (default: what the last run asked for)")]),
     "front": (front, "the trials no other trial beats on the metric, latency and size at once", [STORAGE, STUDY]),
-    "export": (export, "write every trial to a CSV file, or a trial's model as ONNX or TorchScript", ON_A_STUDY + [
+    "export": (export, "write every trial to a CSV file, or a trial's model as ONNX, TorchScript or torch.export's program", ON_A_STUDY + [
         flag("--csv", help="the CSV file to write, a row per trial"),
-        flag("--format", choices=("onnx", "torchscript"), help="export a trained model in this format"),
+        flag("--format", choices=("onnx", "torchscript", "exported"),
+             help="export a trained model in this format (exported: torch.export's .pt2)"),
         flag("--out", help="with --format: the folder to write the model and its model.json into"),
         TRIAL.but(help="with --format: the trial whose model (default: the best)"), PICK,
         DATA_MOVED.but(help="with --format: the study's images, where they moved (checked on its test split)")]),

@@ -107,25 +107,36 @@ def test_predict_reads_sub_folders_names_rows_by_path_and_fails_when_no_file_is_
     assert not (tmp_path / "none.csv").exists()
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
-def test_an_export_gives_pytorchs_outputs_on_the_test_images(study, capsys, tmp_path, fmt):
+def test_exports_in_one_folder_share_one_card_and_each_gives_pytorchs_outputs(study, capsys, tmp_path):
     folder, new = study
-    said = cli(capsys, folder, "export", "--format", fmt, "--out", tmp_path / fmt)
-    assert "differ from PyTorch's by at most" in said
-    card = json.loads((tmp_path / fmt / "model.json").read_text())
+    out = tmp_path / "model"
+    for fmt in ("onnx", "torchscript", "exported"):
+        said = cli(capsys, folder, "export", "--format", fmt, "--out", out)
+        assert "differ from PyTorch's by at most" in said
+    card = json.loads((out / "model.json").read_text())
     assert card["input"]["dtype"] == "uint8" and card["classes"] == ["circle", "square", "stripe"] and card["image_size"] == 16
+    assert {fmt: f["file"] for fmt, f in card["files"].items()} == {"onnx": "model.onnx", "torchscript": "model.pt",
+                                                                    "exported": "model.pt2"}
     cli(capsys, folder, "best", "--out", tmp_path / "best")
     best = Predictor.load(json.loads((tmp_path / "best" / "model.json").read_text()), tmp_path / "best" / "model.safetensors",
                           torch.device("cpu"))
     images = torch.stack([best.prepare(p)[0] for p in sorted(new.iterdir())])  # as the study decodes them
-    if fmt == "onnx":
-        import onnxruntime
+    import onnxruntime
 
-        exported = onnxruntime.InferenceSession(str(tmp_path / fmt / card["file"])).run(None, {"images": images.numpy()})[0]
-    else:
-        with torch.no_grad():
-            exported = torch.jit.load(str(tmp_path / fmt / card["file"]))(images).numpy()
-    assert np.abs(exported - best(images).numpy()).max() < 1e-3
+    with torch.no_grad():
+        exported = {"onnx": onnxruntime.InferenceSession(str(out / "model.onnx")).run(None, {"images": images.numpy()})[0],
+                    "torchscript": torch.jit.load(str(out / "model.pt"))(images).numpy(),
+                    "exported": torch.export.load(str(out / "model.pt2")).module()(images).numpy()}
+        expected = best(images).numpy()
+    for fmt, outputs in exported.items():
+        assert np.abs(outputs - expected).max() < 1e-3, fmt
+
+    other = ranked(optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / 'studies.db'}"))[1].number
+    code = main(["export", "--format", "onnx", "--out", str(out), "--trial", str(other), "--storage",
+                 f"sqlite:///{folder / 'studies.db'}", "--artifacts", str(folder / "artifacts")])
+    said = capsys.readouterr()
+    assert code == 2 and len(said.err.strip().splitlines()) == 1 and f"export trial {other} into another folder" in said.err
+    assert json.loads((out / "model.json").read_text()) == card  # untouched
 
 
 def test_evaluate_shows_the_ensemble_beside_the_best_trial(study, capsys):

@@ -1,8 +1,9 @@
-"""`hpsearch export --format onnx|torchscript`: one trial's model as a file that other programs run without
-hpsearch, and its card (model.json). The file takes uint8 RGB images as they come out of the decoding
-(N, 3, size, size) and normalises them itself. Every export is checked as it is written: loaded again
-(onnxruntime, torch.jit.load), run on some of the study's test images, and refused where its outputs
-differ from PyTorch's by more than 1e-3."""
+"""`hpsearch export --format onnx|torchscript|exported`: one trial's model as a file that other programs run
+without hpsearch, and its card (model.json, which names each format's file exported into the folder). The
+file takes uint8 RGB images as they come out of the decoding (N, 3, size, size) and normalises them itself.
+Every export is checked as it is written: loaded again (onnxruntime, torch.jit.load, torch.export.load),
+run on some of the study's test images, and refused where its outputs differ from PyTorch's by more than
+1e-3."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from search.objectives import metric_of
 from search.storage import Location
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
+from trainers.data import DataError
 
 TOLERANCE = 1e-3
 CHECK_IMAGES = 8  # of the test split
@@ -59,7 +61,20 @@ def _torchscript(module: nn.Module, example: torch.Tensor, path: Path):
     return run
 
 
-FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript)}  # file name, writer (returns its runner)
+def _exported(module: nn.Module, example: torch.Tensor, path: Path):
+    """torch.export's program (torch.jit, TorchScript's engine, is deprecated in this torch)."""
+    batch = torch.export.Dim("batch", min=1)
+    torch.export.save(torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}}), str(path))
+
+    def run(images: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return torch.export.load(str(path)).module()(images).numpy()
+
+    return run
+
+
+# file name, writer (returns its runner)
+FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript), "exported": ("model.pt2", _exported)}
 
 
 def export(where: Location, study_name: str | None, trial: int | None, fmt: str, out: Path, data: str | None = None,
@@ -67,6 +82,7 @@ def export(where: Location, study_name: str | None, trial: int | None, fmt: str,
     device = torch.device("cpu")
     study, trials, ensemble = best_models(where, study_name, 1, device, trial, pick_rule=pick_rule)
     predictor, chosen = ensemble.predictors[0], trials[0]
+    earlier = earlier_export(out, study.study_name, chosen.number)
     images = study_data(study, ensemble, device, data)
     images = images.pixels(images.splits["test"][:CHECK_IMAGES]).contiguous()
     out.mkdir(parents=True, exist_ok=True)
@@ -81,15 +97,33 @@ def export(where: Location, study_name: str | None, trial: int | None, fmt: str,
         raise Stop(f"the {fmt} export of trial {chosen.number} differs from PyTorch by {difference:.2g} (over "
                    f"{TOLERANCE:g}) on {len(images)} test images: not written")
     card = predictor.card
-    (out / "model.json").write_text(json.dumps({
-        "file": name, "format": fmt, "study": study.study_name, "trial": chosen.number, "params": chosen.params,
+    model = {
+        "study": study.study_name, "trial": chosen.number, "params": chosen.params,
         "value": metric_of(chosen), "task": card["task"], "task_options": card["task_options"], "classes": card["class_names"],
         "image_size": card["image_size"], "resize": card["resize"], "crop": card["crop"],
         "input": {"name": "images", "shape": ["N", 3, card["image_size"], card["image_size"]], "layout": "NCHW",
                   "dtype": "uint8", "channels": "RGB", "range": [0, 255]},
         "normalisation": {"mean": predictor.mean_std[0], "std": predictor.mean_std[1], "applied": "inside the model"},
         "outputs": predictor.task.outputs,
-        "max_difference_from_pytorch": difference,
-    }, indent=2))
+    }
+    files = {**earlier.get("files", {}), fmt: {"file": name, "max_difference_from_pytorch": difference}}
+    (out / "model.json").write_text(json.dumps(model | {"files": files}, indent=2))
     return (f"wrote {out / name} and {out / 'model.json'}: trial {chosen.number} of {study.study_name!r}; on {len(images)} "
             f"test images its outputs differ from PyTorch's by at most {difference:.2g}")
+
+
+def earlier_export(out: Path, study: str, trial: int) -> dict:
+    """The card of the exports already in `out`: of the same trial, kept (one card names each format's file);
+    of another model, refused in one line, before any work."""
+    card = out / "model.json"
+    if not card.is_file():
+        return {}
+    try:
+        earlier = json.loads(card.read_text())
+        same = (earlier["study"], earlier["trial"]) == (study, trial)
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{card} is not an hpsearch export's card: export into another folder with --out") from None
+    if not same:
+        raise DataError(f"{out} holds the export of trial {earlier['trial']} of study {earlier['study']!r}: export trial {trial} "
+                   f"into another folder with --out")
+    return earlier if "files" in earlier else {}
