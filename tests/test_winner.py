@@ -328,3 +328,62 @@ def test_the_dashboard_offers_no_removed_weights(study, tmp_path):
                                    timeout=120)
         assert refused.value.code == 404
     assert "Traceback" not in (tmp_path / "dashboard.log").read_text()
+
+
+WITHOUT_HPSEARCH = Path(__file__).parent.parent / "deploy" / "without_hpsearch.py"
+# runs the script, then fails if anything but numpy, PIL and onnxruntime (and the standard library) came along
+ALONE = (f"import runpy, sys; sys.argv = [{str(WITHOUT_HPSEARCH)!r}, *sys.argv[1:]]; "
+         f"runpy.run_path(sys.argv[0], run_name='__main__'); "
+         f"came = {{m.split('.')[0] for m in sys.modules}} & {{'torch', 'search', 'trainers', 'spaces', 'optuna', 'timm'}}; "
+         f"assert not came, came")
+
+
+def odd_images(folder: Path) -> list[Path]:
+    """An image of each kind the decoding converts: grey, palette, 16-bit, CMYK, transparent, turned by EXIF, not square."""
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    rgb = Image.fromarray(rng.integers(0, 256, (18, 30, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    made = {"grey.png": (rgb.convert("L"), {}), "palette.png": (rgb.convert("P"), {}),
+            "sixteen.png": (Image.fromarray((rng.integers(0, 65536, (20, 20))).astype(np.uint16)), {}),
+            "cmyk.jpg": (rgb.convert("CMYK"), {}), "turned.jpg": (rgb, {"exif": exif}),
+            "transparent.png": (Image.fromarray(rng.integers(0, 256, (16, 24, 4), dtype=np.uint8), "RGBA"), {}),
+            "tall.png": (rgb.transpose(Image.Transpose.ROTATE_90), {})}
+    for name, (image, options) in made.items():
+        image.save(folder / name, **options)
+    return [folder / name for name in made]
+
+
+def test_an_onnx_export_runs_without_hpsearch_as_hpsearch_predicts(study, capsys, tmp_path):
+    import shutil
+
+    folder, _ = study
+    storage = f"sqlite:///{folder / 'studies.db'}"
+    chosen = optuna.load_study(study_name="tiny", storage=storage)
+    with Location(storage).artifact_store().open_reader(chosen.user_attrs["splits_artifact"]) as reader:
+        split = list(csv.DictReader(io.TextIOWrapper(reader)))
+    images = [folder / "images" / row["path"] for row in split if row["split"] == "test"] + odd_images(tmp_path / "odd")
+    cli(capsys, folder, "export", "--format", "onnx", "--out", tmp_path / "model")
+    cli(capsys, folder, "predict", *images, "--out", tmp_path / "hpsearch.csv")
+    cli(capsys, folder, "best", "--out", tmp_path / "best")
+    trained = json.loads((tmp_path / "best" / "model.json").read_text())
+    for mode in ("stretch", "pad-reflect", "letterbox"):  # the study's own, then the others on the same model
+        exported = tmp_path / mode
+        shutil.copytree(tmp_path / "model", exported)
+        card = json.loads((exported / "model.json").read_text())
+        card["preparation"]["resize"]["mode"] = mode
+        (exported / "model.json").write_text(json.dumps(card))
+        alone = subprocess.run([sys.executable, "-c", ALONE, exported, *images], capture_output=True, text=True)
+        assert alone.returncode == 0, alone.stderr[-2000:]
+        theirs = {row["image"]: row for row in csv.DictReader(io.StringIO(alone.stdout))}
+        if mode == trained["resize"]:
+            ours = read_predictions(tmp_path / "hpsearch.csv")
+        else:  # hpsearch's own preparation, by the trial's card with that resize
+            best = Predictor.load(trained | {"resize": mode}, tmp_path / "best" / "model.safetensors", torch.device("cpu"))
+            probabilities = best.task.probabilities(best(torch.stack([best.prepare(p)[0] for p in images])))
+            ours = {str(p): {f"p_{c}": v for c, v in zip(best.class_names, row.tolist())} for p, row in zip(images, probabilities)}
+        assert set(theirs) == {str(p) for p in images}
+        for name, row in theirs.items():
+            for c in trained["class_names"]:
+                assert abs(float(row[f"p_{c}"]) - float(ours[name][f"p_{c}"])) <= 1e-4, (mode, name, c)

@@ -121,6 +121,34 @@ def resize_square(img: Image.Image, size: int, mode: str, resample=Image.BILINEA
     return np.asarray(canvas)
 
 
+def preparation(size: int, mode: str, crop) -> dict:
+    """How an image becomes a model's input, in words a program without hpsearch can follow (an exported model's
+    model.json carries it; deploy/without_hpsearch.py follows it with numpy, PIL and onnxruntime alone)."""
+    how = {
+        "stretch": "resized to size x size, the aspect ratio not kept",
+        "pad-reflect": "padded to a square of side max(width, height), the image centred (top = (side - height) // 2, "
+                       "left = (side - width) // 2), the padding mirrored without repeating the edge pixel (numpy.pad "
+                       "mode 'reflect'; mode 'edge' where a side is 1 pixel), then that square resized to size x size",
+        "letterbox": f"resized to round(width * s) x round(height * s) (at least 1) with s = size / max(width, height), "
+                     f"then pasted on a size x size square of grey {LETTERBOX_FILL} at ((size - w) // 2, (size - h) // 2)",
+    }[mode]
+    return {
+        "decode": ["the EXIF orientation applied (PIL's ImageOps.exif_transpose)",
+                   "16-bit and float images (PIL modes I, I;16, I;16B, I;16L, I;16N, F): value * 255 / 65535 (mode F "
+                   "whose largest value is at most 1: value * 255), clipped to 0..255, truncated to uint8, as mode L",
+                   "images with transparency (modes RGBA, LA, PA, or a transparency key): composited over white",
+                   "then PIL's convert('RGB'): grey, palette, CMYK and the rest"],
+        "crop": None if not crop else "each image cut to its own box, in pixels, given with it" if crop == PER_IMAGE_BOX else {
+            "fractions": crop, "how": "left, top, right, bottom as fractions of the width and height, each times the side "
+                                      "and rounded (Python's round, half to even) to whole pixels; right and bottom at "
+                                      "least left + 1 and top + 1"},
+        "resize": {"mode": mode, "size": size, "how": how,
+                   "filter": "PIL's Image.BILINEAR (Image.resize), which antialiases when it shrinks: its support grows "
+                             "with the reduction; not OpenCV's INTER_LINEAR, which does not"},
+        "layout": "RGB, uint8 0..255, arranged (N, 3, size, size): NCHW",
+    }
+
+
 def crop_box(width: int, height: int, crop: tuple[float, float, float, float] | None,
              box: tuple[float, float, float, float] | None = None) -> tuple[int, int, int, int]:
     """A region of interest in whole pixels: the image's own `box` (pixels) where given, else `crop`

@@ -20,6 +20,7 @@ from search.storage import Location
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
 from trainers.data import DataError
+from trainers.images import preparation
 
 TOLERANCE = 1e-3
 CHECK_IMAGES = 8  # of the test split
@@ -103,6 +104,7 @@ def export(where: Location, study_name: str | None, trial: int | None, fmt: str,
         "image_size": card["image_size"], "resize": card["resize"], "crop": card["crop"],
         "input": {"name": "images", "shape": ["N", 3, card["image_size"], card["image_size"]], "layout": "NCHW",
                   "dtype": "uint8", "channels": "RGB", "range": [0, 255]},
+        "preparation": preparation(card["image_size"], card["resize"], card["crop"]),
         "normalisation": {"mean": predictor.mean_std[0], "std": predictor.mean_std[1], "applied": "inside the model"},
         "outputs": predictor.task.outputs,
     }
