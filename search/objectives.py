@@ -97,9 +97,11 @@ def _scores(study: optuna.Study, names: list[str]) -> list[tuple[FrozenTrial, tu
     return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in done]
 
 
-def front_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The front, most accurate first."""
-    scores = _scores(study, compared(study))
+def front_trials(study: optuna.Study, candidates: list[FrozenTrial] = ()) -> list[FrozenTrial]:
+    """The front, most accurate first, of the completed trials and other `candidates` (an ensemble)."""
+    names = compared(study)
+    scores = _scores(study, names) + [(c, _score(names, metric_of(c), c.user_attrs[record.COSTS], record.best_metrics(c)))
+                                      for c in candidates]
     front = [t for t, mine in scores if not any(_beats(other, mine) for _, other in scores)]
     return sorted(front, key=lambda t: (-metric_of(t), t.number))
 
@@ -109,3 +111,29 @@ def on_front(study: optuna.Study, value: float, costs: dict, metrics: dict) -> b
     names = compared(study)
     mine = _score(names, value, costs, metrics)
     return not any(_beats(other, mine) for _, other in _scores(study, names))
+
+
+def ensemble_costs(members: list[FrozenTrial]) -> dict:
+    """What members ensembled cost: they run one after another on each image, so their latencies, parameters,
+    sizes and FLOPs add up, and their throughputs combine as 1 / sum(1 / each)."""
+    costs = [t.user_attrs[record.COSTS] for t in members]
+    summed = {k: sum(c[k] for c in costs) for k in ("params", "mb", "flops", "ms")}
+    return costs[0] | summed | {"throughput": 1 / sum(1 / c["throughput"] for c in costs)}
+
+
+def ensemble_candidate(study: optuna.Study) -> FrozenTrial | None:
+    """The ensemble `hpsearch evaluate --ensemble K` measured, as a candidate beside the trials: its value is
+    its valid metric (never its test one), with its costs and valid metrics; None where none was measured."""
+    ensemble = record.StudyRecord.read(study).ensemble
+    if not ensemble:
+        return None
+    return optuna.trial.create_trial(
+        value=ensemble["valid"][ensemble["metric"]],
+        user_attrs={record.COSTS: ensemble["costs"], record.ENSEMBLE: ensemble["trials"],
+                    record.BEST_METRICS: {f"valid_{k}": v for k, v in ensemble["valid"].items()}})
+
+
+def name_of(trial: FrozenTrial) -> str:
+    """A trial's number, or an ensemble candidate's members (`0+3+5`)."""
+    members = trial.user_attrs.get(record.ENSEMBLE)
+    return "+".join(map(str, members)) if members else str(trial.number)

@@ -146,6 +146,8 @@ TRIALS_WANTED = "trials_wanted"  # finished trials the last run asked for: for `
 HEARTBEAT = "heartbeat"  # seconds: for `hpsearch copy`, to tell dead workers from live ones
 KEEP = "keep"  # the weights of this many best trials are kept
 BEST_EVALUATION = "best_evaluation"  # {"trial", "params", "table"}: the best trial tested once on train/valid/test
+METRIC = "metric"  # the valid metric its trials' values are (the first objective of several)
+ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
 
 
 @dataclass(frozen=True)
@@ -161,20 +163,23 @@ class StudyRecord:
     heartbeat: int | None = None
     keep: int | None = None
     best_evaluation: dict | None = None
+    ensemble: dict | None = None
+    metric: str | None = None
 
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
         attrs = study if isinstance(study, dict) else study.user_attrs
         plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS: "epochs", TRIALS_WANTED: "trials_wanted",
-                 HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation"}
+                 HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
+                 METRIC: "metric"}
         return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
 
 
 def record_run(study: optuna.Study, *, search: dict[str, str], epochs: int, trials_wanted: int, heartbeat: int,
-               keep: int) -> None:
+               keep: int, metric: str) -> None:
     """What each run of a study says about how it runs: the latest run's word stands."""
     for key, value in ((SEARCH, search), (EPOCHS, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
-                       (KEEP, keep)):
+                       (KEEP, keep), (METRIC, metric)):
         study.set_user_attr(key, value)
 
 

@@ -7,15 +7,17 @@ import time
 import urllib.request
 
 import optuna
+import pytest
 import torch
 from optuna.trial import TrialState
 from browser import free_port
 from test_study import BIN, hpsearch
 
-from search.record import COSTS, PRUNED_REASON, steps_run
+from search.record import BEST_METRICS, COSTS, PRUNED_REASON, steps_run
 from search.storage import Location
 from search.winner.models import has_weights
-from search.objectives import front_trials
+from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
+from search.winner.pick import pick
 from trainers.costs import SERVING_BATCH, CostLimits, measure
 
 LIMITED_SPACE = '''
@@ -162,3 +164,20 @@ def test_a_multi_objective_study_keeps_its_front_and_serves_the_point_picked(tin
     assert changed.returncode == 2 and changed.stderr.strip() == (
         "hpsearch: error: study 'tradeoff' optimizes f1_weighted,ms: it keeps that; to search --objectives f1_weighted,mb, "
         "start a new study with --new-study NAME")
+
+
+def test_the_ensemble_measured_is_a_candidate_of_the_front_and_of_pick(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    for value, ms in ((0.90, 2.0), (0.88, 1.0), (0.85, 3.0)):
+        costs = {"ms": ms, "mb": 1.0, "throughput": 100.0, "params": 10, "flops": 20}
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={COSTS: costs, BEST_METRICS: {"valid_f1_weighted": value}}))
+    trials = study.trials
+    study.set_user_attr("ensemble", {"trials": [0, 1, 2], "metric": "f1_weighted", "valid": {"f1_weighted": 0.95},
+                                     "test": {"f1_weighted": 0.93}, "costs": ensemble_costs(trials)})
+    candidate = ensemble_candidate(study)
+    assert candidate.user_attrs[COSTS]["ms"] == 6.0 and candidate.user_attrs[COSTS]["throughput"] == pytest.approx(100 / 3)
+    front = front_trials(study, [candidate])
+    assert [name_of(t) for t in front] == ["0+1+2", "0", "1"]  # trial 2 is beaten by trial 0; the ensemble by none
+    assert name_of(pick(trials + [candidate], "best ms<=10")) == "0+1+2"
+    assert name_of(pick(trials + [candidate], "best ms<=5")) == "0"
+    assert name_of(pick(trials + [candidate], "fastest f1_weighted>=0.9")) == "0"

@@ -143,7 +143,14 @@ def test_evaluate_shows_the_ensemble_beside_the_best_trial(study, capsys):
     folder, _ = study
     said = cli(capsys, folder, "evaluate", "--ensemble", 3)
     assert said.startswith("best trial ") and "ensemble of trials " in said and said.count("| test  |") == 2
-    assert said.strip().splitlines()[-1].startswith("test accuracy: ")
+    assert said.strip().splitlines()[-1].startswith("test f1_weighted: ")  # the metric the study maximizes
+    # the ensemble, recorded as a candidate beside the trials: its valid metric, and its members' costs added up
+    chosen = optuna.load_study(study_name="tiny", storage=f"sqlite:///{folder / 'studies.db'}")
+    members = ranked(chosen)[:3]
+    ensemble = chosen.user_attrs["ensemble"]
+    assert ensemble["trials"] == [t.number for t in members] and ensemble["metric"] == "f1_weighted"
+    assert ensemble["costs"]["ms"] == pytest.approx(sum(t.user_attrs["costs"]["ms"] for t in members))
+    assert f"ensemble of trials {', '.join(str(t.number) for t in members)}" in cli(capsys, folder, "best")
 
 
 @pytest.fixture(scope="module")

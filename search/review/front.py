@@ -7,7 +7,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
-from search.objectives import COST_DIRECTIONS, compared, front_trials, metric_of, objectives_of, trial_figure
+from search.objectives import (
+    COST_DIRECTIONS, compared, ensemble_candidate, front_trials, metric_of, name_of, objectives_of, trial_figure,
+)
 from search.record import StudyRecord
 
 FRONT_PLOT = "front"  # the id of the front's figure among the study's plots in optuna-dashboard
@@ -23,7 +25,8 @@ def limits(study: optuna.Study) -> dict[str, float]:
 
 def front_table(study: optuna.Study, metric: str) -> str:
     """`hpsearch front`: the front as a Markdown table, the study's limits said above it."""
-    front = front_trials(study)
+    ensemble = ensemble_candidate(study)
+    front = front_trials(study, [ensemble] if ensemble else [])
     if not front:
         return f"study {study.study_name!r} has no completed trial with its costs recorded yet"
     held, names = limits(study), compared(study)
@@ -37,21 +40,26 @@ def front_table(study: optuna.Study, metric: str) -> str:
     for t in front:
         c = t.user_attrs[record.COSTS]
         metrics = " | ".join(f"{v:.4f}" for v in [metric_of(t), *(trial_figure(t, m) for m in extra)])
-        lines.append(f"| {t.number} | {metrics} | {c['ms']:.3g} | {c['throughput']:,.0f} | {c['params']:,} | "
+        lines.append(f"| {name_of(t)} | {metrics} | {c['ms']:.3g} | {c['throughput']:,.0f} | {c['params']:,} | "
                      f"{c['mb']:.3g} | {c['flops']:,} |")
+    if ensemble and ensemble in front:
+        lines.append(f"\n{name_of(ensemble)}: the {len(ensemble.user_attrs[record.ENSEMBLE])} best ensembled, as `hpsearch "
+                     f"evaluate` measured them (valid metric; costs: its members' added up); use it with --pick or --ensemble")
     lines.append(f"\ncosts measured on {front[0].user_attrs[record.COSTS]['device']}, ms per image at batch 1, images/s at "
                  f"batch 32 (see the README's \"What a model costs\")")
     return "\n".join(lines)
 
 
 def metric_name(study: optuna.Study) -> str:
-    """The name of the metric the study's trials reached: a multi-objective study's first, else its space's."""
+    """The name of the metric the study's trials reached: as its runs recorded it, else (a study made before
+    they did) its space's."""
     from spaces import get_space
 
-    if objectives_of(study):
-        return objectives_of(study)[0]
+    recorded = StudyRecord.read(study)
+    if recorded.metric:
+        return recorded.metric
     try:
-        return get_space(StudyRecord.read(study).space).metric
+        return get_space(recorded.space).metric
     except Exception:  # a space file that moved: the study's value all the same
         return "metric"
 

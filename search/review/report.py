@@ -67,7 +67,24 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
     evaluation = StudyRecord.read(study).best_evaluation
     if evaluation and evaluation["trial"] == best.number:
         lines.append(format_table(evaluation["table"]))
+    lines += ensemble_line(study, best)
     return "\n".join(lines)
+
+
+def ensemble_line(study: optuna.Study, best: FrozenTrial) -> list[str]:
+    """The K best ensembled beside the best trial, as `hpsearch evaluate --ensemble K` measured them, compared
+    by valid metric only (the test split stays for the final word)."""
+    ensemble = StudyRecord.read(study).ensemble
+    if not ensemble:
+        return []
+    metric, members = ensemble["metric"], ensemble["trials"]
+    valid, ms = ensemble["valid"][metric], ensemble["costs"]["ms"]
+    single = best.user_attrs.get(record.COSTS, {}).get("ms")
+    verdict = ("better on valid than the best trial alone" if valid > metric_of(best) else "no better on valid than the best "
+               "trial alone")
+    return [f"ensemble of trials {', '.join(map(str, members))} (`hpsearch evaluate --ensemble {len(members)}`): valid {metric} "
+            f"{valid:.4f}, test {ensemble['test'][metric]:.4f}, {ms:.3g} ms per image"
+            + (f" against {single:.3g}" if single else "") + f": {verdict}; use it with --ensemble {len(members)} or --pick"]
 
 
 def short_value(value) -> str:

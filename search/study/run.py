@@ -87,7 +87,8 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, storage, h
                                 pruner=pruner)
     if names and study.metric_names != names:
         study.set_metric_names(names)
-    record.record_run(study, search=choices, epochs=epochs, trials_wanted=opts.trials, heartbeat=opts.heartbeat, keep=opts.keep)
+    record.record_run(study, search=choices, epochs=epochs, trials_wanted=opts.trials, heartbeat=opts.heartbeat, keep=opts.keep,
+                      metric=space.metric)
     recorded = StudyRecord.read(study).data or _record_data(study, prepared, data, opts, store)
     if not opts.worker:
         if names:

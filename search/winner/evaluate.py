@@ -8,10 +8,12 @@ import json
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial
 from tqdm.auto import tqdm
 
-from search.record import StudyRecord, record_best_evaluation
-from search.objectives import best_trial
+from search.objectives import best_trial, ensemble_costs
+from search.record import COSTS, ENSEMBLE, StudyRecord, record_best_evaluation
+from search.review.front import metric_name
 from search.review.report import format_table
 from search.storage import Location
 from search.winner.models import best_models, load_predictor, top_trials
@@ -21,7 +23,7 @@ from trainers.predict import Ensemble
 from trainers.prepare import prepare, resolve_source, to_device
 
 SPLITS = ("train", "valid", "test")
-ENSEMBLE = 5  # the best trials `hpsearch evaluate` ensembles by default
+DEFAULT_K = 5  # the best trials `hpsearch evaluate` ensembles by default
 
 
 def outputs(ensemble: Ensemble, data: TrainData, split: str) -> torch.Tensor:
@@ -53,15 +55,21 @@ def study_data(study: optuna.Study, ensemble: Ensemble, device: torch.device, so
     return to_device(prepared, ensemble.task, device)
 
 
-def compare(best: Ensemble, ensemble: Ensemble, data: TrainData, trials: list[int]) -> str:
+def compare(single: dict, several: dict, trials: list[int], metric: str) -> str:
     """The ensemble's table beside the best trial's, and what it changes on the test split."""
-    single, several = table(best, data), table(ensemble, data)
-    metric = next(k for k in several["test"] if k != "loss")
     lines = [f"best trial {trials[0]} alone:", format_table(single), "",
              f"ensemble of trials {', '.join(map(str, trials))}:", format_table(several), ""]
     change = several["test"][metric] - single["test"][metric]
     lines.append(f"test {metric}: {single['test'][metric]:.4f} alone, {several['test'][metric]:.4f} ensembled ({change:+.4f})")
     return "\n".join(lines)
+
+
+def record_ensemble(study: optuna.Study, trials: list[FrozenTrial], several: dict, metric: str) -> None:
+    """The ensemble as a candidate beside the trials (search.objectives.ensemble_candidate): its members, its
+    valid and test metrics, and its costs, where every member recorded its own."""
+    if all(COSTS in t.user_attrs for t in trials):
+        study.set_user_attr(ENSEMBLE, {"trials": [t.number for t in trials], "metric": metric, "valid": several["valid"],
+                                       "test": several["test"], "costs": ensemble_costs(trials)})
 
 
 def run_evaluate(where: Location, study_name: str | None, k: int | None, device: str, source: str | None = None,
@@ -70,12 +78,17 @@ def run_evaluate(where: Location, study_name: str | None, k: int | None, device:
     number, or the one a --pick rule chooses), on the study's own split."""
     device = pick_device(device)
     chosen = trial is not None or pick_rule
-    study, trials, ensemble = best_models(where, study_name, k or (1 if chosen else ENSEMBLE), device, trial,
+    study, trials, ensemble = best_models(where, study_name, k or (1 if chosen else DEFAULT_K), device, trial,
                                           pick_rule=pick_rule)
     data = study_data(study, ensemble, device, source)
-    if chosen:
-        return f"trial {trials[0].number}:\n{format_table(table(ensemble, data))}"
-    return compare(Ensemble(ensemble.predictors[:1]), ensemble, data, [t.number for t in trials])
+    if chosen:  # one trial, or the ensemble a --pick rule chose
+        return f"trial {'+'.join(str(t.number) for t in trials)}:\n{format_table(table(ensemble, data))}"
+    single, several, metric = table(Ensemble(ensemble.predictors[:1]), data), table(ensemble, data), metric_name(study)
+    if metric not in several["valid"]:  # a study that recorded no metric, of a space no longer found
+        metric = next(k for k in several["valid"] if k != "loss")
+    if len(trials) > 1:
+        record_ensemble(study, trials, several, metric)
+    return compare(single, several, [t.number for t in trials], metric)
 
 
 def evaluate_best(study: optuna.Study, data: TrainData, store) -> dict | None:

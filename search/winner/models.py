@@ -12,8 +12,8 @@ from optuna.artifacts import download_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from search.objectives import ranked
-from search.record import MODEL_ARTIFACT, WEIGHTS_ARTIFACT
+from search.objectives import ensemble_candidate, ranked
+from search.record import ENSEMBLE, MODEL_ARTIFACT, WEIGHTS_ARTIFACT
 from search.storage import Location, load_study
 from search.winner.pick import pick
 from trainers.data import DataError
@@ -58,7 +58,15 @@ def best_models(where: Location, study_name: str | None, k: int, device, trial: 
     study = load_study(where, study_name, storage=storage)
     store = where.artifact_store(create=False)
     if pick_rule:
-        trial = pick([t for t in ranked(study) if has_weights(store, t)], pick_rule).number
+        kept = [t for t in ranked(study) if has_weights(store, t)]
+        ensemble = ensemble_candidate(study)  # a candidate too, while its members keep their weights
+        members = ensemble.user_attrs[ENSEMBLE] if ensemble else []
+        candidates = kept + ([ensemble] if members and set(members) <= {t.number for t in kept} else [])
+        picked = pick(candidates, pick_rule)
+        if ENSEMBLE in picked.user_attrs:
+            chosen = [next(t for t in kept if t.number == n) for n in picked.user_attrs[ENSEMBLE]]
+            return study, chosen, Ensemble([load_predictor(store, t, device) for t in chosen])
+        trial = picked.number
     if trial is not None:
         chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial and has_weights(store, t)]
         if not chosen:

@@ -1,5 +1,6 @@
-"""`--pick RULE`: the trial a rule chooses among those whose weights are kept, by their costs and valid
-metrics (search.review.front says which trials no other beats):
+"""`--pick RULE`: the trial a rule chooses among those whose weights are kept (and the K best ensembled, where
+`hpsearch evaluate --ensemble K` measured them), by their costs and valid metrics (`hpsearch front` shows
+which no other beats):
 
     best ms<=2                 the most accurate of those at most 2 ms per image
     fastest f1_weighted>=0.95  the fastest of those at valid f1_weighted 0.95 or more
@@ -39,4 +40,4 @@ def pick(trials: list[FrozenTrial], rule: str) -> FrozenTrial:
     if not matching:
         raise DataError(f"--pick {rule!r}: none of the {len(measured)} trials with kept weights and costs has {name} "
                         f"{parsed[3]} {bound:g}; see them with `hpsearch front`, or keep more with `run --keep`")
-    return min(matching, key=lambda t: (ORDER[order](t), t.number))
+    return min(matching, key=lambda t: (ORDER[order](t), record.ENSEMBLE in t.user_attrs, t.number))  # ties: a single trial
