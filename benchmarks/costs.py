@@ -2,13 +2,18 @@
 (trainers/costs.py), twice in one run, each time freshly built, and the ratio of the two latencies and of
 the two throughputs (1.00: the same figure).
 
-    python benchmarks/costs.py [--device cpu|cuda]
+    python benchmarks/costs.py [--device cpu|cuda] [--out benchmarks/curves/checkbox_costs.csv]
+
+With --out, the first measurement of each model is written as a CSV (model and its costs), which
+benchmarks/deployable.py replays limited and multi-objective searches with.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -25,16 +30,24 @@ MODELS = ("baseline", "mobilenetv2_100", "resnet50")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", help="write each model's first measurement to this CSV")
     args = parser.parse_args()
     device, space = torch.device(args.device), get_space("checkbox")
     size = (space.image_size, space.image_size)
     print(f"checkbox models at {space.image_size} px on {device}, {torch.get_num_threads()} CPU threads")
     print(f"{'model':16s} {'ms, 1st':>8s} {'2nd':>8s} {'ratio':>6s} {'images/s, 1st':>14s} {'2nd':>8s} {'ratio':>6s}")
+    rows = []
     for name in MODELS:
         _, task = make_config(space, {"model": name, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5})
         first, second = (measure(task.create_model(name, 2), size, device) for _ in range(2))
         print(f"{name:16s} {first.ms:8.3f} {second.ms:8.3f} {second.ms / first.ms:6.2f} {first.throughput:14.0f} "
               f"{second.throughput:8.0f} {second.throughput / first.throughput:6.2f}", flush=True)
+        rows.append({"model": name} | asdict(first))
+    if args.out:
+        with open(args.out, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 if __name__ == "__main__":
