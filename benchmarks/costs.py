@@ -1,8 +1,8 @@
-"""How steady a trial's cost figures are: each model of the checkbox space measured as a trial measures it
+"""How steady a trial's cost figures are: each model a space chooses from, measured as a trial measures it
 (trainers/costs.py), twice in one run, each time freshly built, and the ratio of the two latencies and of
 the two throughputs (1.00: the same figure).
 
-    python benchmarks/costs.py [--device cpu|cuda] [--out benchmarks/curves/checkbox_costs.csv]
+    python benchmarks/costs.py [SPACE] [--device cpu|cuda] [--out benchmarks/curves/SPACE_costs.csv]
 
 With --out, the first measurement of each model is written as a CSV (model and its costs), which
 benchmarks/deployable.py replays limited and multi-objective searches with.
@@ -20,26 +20,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from search.review.report import space_distributions  # noqa: E402
 from search.study.objective import make_config  # noqa: E402
 from spaces import get_space  # noqa: E402
 from trainers.costs import measure  # noqa: E402
 
-MODELS = ("baseline", "mobilenetv2_100", "resnet50")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("space", nargs="?", default="checkbox")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--classes", type=int, default=2, help="the classes the model answers (checkbox 2, digits 10)")
     parser.add_argument("--out", help="write each model's first measurement to this CSV")
     args = parser.parse_args()
-    device, space = torch.device(args.device), get_space("checkbox")
+    device, space = torch.device(args.device), get_space(args.space)
     size = (space.image_size, space.image_size)
-    print(f"checkbox models at {space.image_size} px on {device}, {torch.get_num_threads()} CPU threads")
+    models = space_distributions(space)["model"].choices
+    print(f"{space.name} models at {space.image_size} px on {device}, {torch.get_num_threads()} CPU threads")
     print(f"{'model':16s} {'ms, 1st':>8s} {'2nd':>8s} {'ratio':>6s} {'images/s, 1st':>14s} {'2nd':>8s} {'ratio':>6s}")
     rows = []
-    for name in MODELS:
-        _, task = make_config(space, {"model": name, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5})
-        first, second = (measure(task.create_model(name, 2), size, device) for _ in range(2))
+    for name in models:
+        _, task = make_config(space, {"model": name, "batch_size": 32, "lr": 1e-3})  # costs depend on the model alone
+        first, second = (measure(task.create_model(name, args.classes), size, device) for _ in range(2))
         print(f"{name:16s} {first.ms:8.3f} {second.ms:8.3f} {second.ms / first.ms:6.2f} {first.throughput:14.0f} "
               f"{second.throughput:8.0f} {second.throughput / first.throughput:6.2f}", flush=True)
         rows.append({"model": name} | asdict(first))
