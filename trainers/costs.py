@@ -5,7 +5,6 @@ model before it trains (and skips training where a limit cannot be met)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import asdict, dataclass
 
@@ -16,8 +15,14 @@ from trainers.loop import autocast
 
 SERVING_BATCH = 32  # the batch the throughput is measured at
 WARMUP = 3  # calls before timing: the first ones allocate and pick kernels
-RUNS = 7  # timed runs, each of enough calls to last MIN_RUN_S; the median is kept
+RUNS = 10  # timed runs, each of enough calls to last MIN_RUN_S; the fastest is kept
 MIN_RUN_S = 0.05
+WARMUP_S = 0.25  # calls for this long first: the first model a process measures ran up to 1.7x slow after 3 calls
+# On the CPU, one thread, timed by its own CPU time (time.thread_time): the figure a core spends on an image,
+# whatever else the machine runs. Timed by the wall clock with torch's threads, one model measured twice in
+# one run differed by up to 38% on the 2-core machine (the machine's speed changes over seconds: one model
+# instance timed 4 times in a row took 1.19 to 2.03 ms); see the README's "Measured" for the figure now.
+CPU_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,8 @@ def flops_per_image(model: torch.nn.Module, image: torch.Tensor) -> int:
 
 
 def _seconds_per_call(call, device: torch.device) -> float:
-    """The median over RUNS of one call's seconds, each run timing as many calls as last MIN_RUN_S."""
+    """The fastest of RUNS runs of one call's seconds, each run timing as many calls as last MIN_RUN_S: on the
+    CPU in this thread's CPU time, on a GPU by the wall clock after synchronizing."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -75,18 +81,20 @@ def _seconds_per_call(call, device: torch.device) -> float:
         call()
     sync()
     start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < MIN_RUN_S:
+    while time.perf_counter() - start < WARMUP_S:  # warming up, and counting the calls that last MIN_RUN_S
         call()
         calls += 1
         sync()
+    calls = max(1, round(calls * MIN_RUN_S / WARMUP_S))
+    clock = time.perf_counter if device.type == "cuda" else time.thread_time
     runs = []
     for _ in range(RUNS):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(calls):
             call()
         sync()
-        runs.append((time.perf_counter() - start) / calls)
-    return statistics.median(runs)
+        runs.append((clock() - start) / calls)
+    return min(runs)
 
 
 @torch.no_grad()
@@ -99,8 +107,13 @@ def measure(model: torch.nn.Module, size: tuple[int, int], device: torch.device)
     if device.type == "cuda":
         model, one, batch = (t.to(memory_format=torch.channels_last) for t in (model, one, batch))
     flops = flops_per_image(model, one)
-    with autocast(device):
-        ms = 1000 * _seconds_per_call(lambda: model(one), device)
-        throughput = SERVING_BATCH / _seconds_per_call(lambda: model(batch), device)
-    return Costs(sum(p.numel() for p in model.parameters()), weights_mb(model), flops, ms, throughput, str(device),
-                 torch.get_num_threads())
+    threads = torch.get_num_threads()
+    timed = CPU_THREADS if device.type == "cpu" else threads
+    torch.set_num_threads(timed)
+    try:
+        with autocast(device):
+            ms = 1000 * _seconds_per_call(lambda: model(one), device)
+            throughput = SERVING_BATCH / _seconds_per_call(lambda: model(batch), device)
+    finally:
+        torch.set_num_threads(threads)
+    return Costs(sum(p.numel() for p in model.parameters()), weights_mb(model), flops, ms, throughput, str(device), timed)
