@@ -98,19 +98,25 @@ def _scores(study: optuna.Study, names: list[str]) -> list[tuple[FrozenTrial, tu
 
 
 def front_trials(study: optuna.Study, candidates: list[FrozenTrial] = ()) -> list[FrozenTrial]:
-    """The front, most accurate first, of the completed trials and other `candidates` (an ensemble)."""
+    """The front, most accurate first, of the completed trials and other `candidates` (an ensemble); of trials
+    with the very same figures (one architecture, one metric), the first stands for them all."""
     names = compared(study)
     scores = _scores(study, names) + [(c, _score(names, metric_of(c), c.user_attrs[record.COSTS], record.best_metrics(c)))
                                       for c in candidates]
-    front = [t for t, mine in scores if not any(_beats(other, mine) for _, other in scores)]
-    return sorted(front, key=lambda t: (-metric_of(t), t.number))
+    front, seen = [], set()
+    for t, mine in sorted(scores, key=lambda pair: (-metric_of(pair[0]), pair[0].number)):
+        if mine not in seen and not any(_beats(other, mine) for _, other in scores):
+            front.append(t)
+            seen.add(mine)
+    return front
 
 
 def on_front(study: optuna.Study, value: float, costs: dict, metrics: dict) -> bool:
-    """Whether a trial ending now with this metric, costs and best metrics joins the front of those completed."""
+    """Whether a trial ending now with this metric, costs and best metrics joins the front of those completed (as
+    a point of its own: one with the same figures stands for it already)."""
     names = compared(study)
     mine = _score(names, value, costs, metrics)
-    return not any(_beats(other, mine) for _, other in _scores(study, names))
+    return not any(_beats(other, mine) or other == mine for _, other in _scores(study, names))
 
 
 def ensemble_costs(members: list[FrozenTrial]) -> dict:

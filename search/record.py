@@ -147,6 +147,7 @@ HEARTBEAT = "heartbeat"  # seconds: for `hpsearch copy`, to tell dead workers fr
 KEEP = "keep"  # the weights of this many best trials are kept
 BEST_EVALUATION = "best_evaluation"  # {"trial", "params", "table"}: the best trial tested once on train/valid/test
 METRIC = "metric"  # the valid metric its trials' values are (the first objective of several)
+MEASURED = "costs_"  # + an architecture's digest: its costs, measured once for the whole study (search.study.objective)
 ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import hashlib
 import json
 import os
 import signal
@@ -141,7 +142,7 @@ class Objective:
         self.checkpoint_every, self.limits = checkpoint_every, limits
         self.objectives = objectives  # a multi-objective study's (search.objectives); None: the space's metric alone
         self.cost_device = torch.device(cost_device) if cost_device else data.device
-        self.measured: dict[str, Costs] = {}  # by the model's architecture (its printed form): measured once
+        self.measured: dict[str, dict] = {}  # costs by architecture, as the study keeps them
         self.current: int | None = None  # the number of the trial this worker runs, or ran last
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
@@ -191,11 +192,17 @@ class Objective:
         """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
         and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
         limit, the trial ends here, pruned before its first epoch. Trials of one architecture share its figures,
-        measured once by this process: they cost the same, and a study's smallest models are measured once, not
-        once a trial."""
+        measured once for the study by whichever worker met it first (kept on the study): they cost the same,
+        and measured again by each worker they differed by the machine's noise, enough to put trials of one
+        architecture on the front by chance."""
         model = build_model(config, self.data, task)
-        costs = self.measured.get(str(model)) or measure(model, tuple(self.data.images.shape[-2:]), self.cost_device)
-        self.measured[str(model)] = costs
+        size = tuple(self.data.images.shape[-2:])
+        key = record.MEASURED + hashlib.sha256(f"{model}|{size}|{self.cost_device}".encode()).hexdigest()[:16]
+        recorded = self.measured.get(key) or trial.study.user_attrs.get(key)
+        costs = Costs(**recorded) if recorded else measure(model, size, self.cost_device)
+        if not recorded:
+            trial.study.set_user_attr(key, costs.as_record())
+        self.measured[key] = costs.as_record()
         trial.set_user_attr(record.COSTS, costs.as_record())
         for name, value in self.limits.constraints(costs).items():
             trial.set_constraint(name, value)
