@@ -92,17 +92,15 @@ def _beats(a: tuple, b: tuple) -> bool:
     return all(x >= y for x, y in zip(a, b)) and a != b
 
 
-def _scores(study: optuna.Study, names: list[str]) -> list[tuple[FrozenTrial, tuple]]:
+def _scores(study: optuna.Study, names: list[str], candidates: list[FrozenTrial] = ()) -> list[tuple[FrozenTrial, tuple]]:
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
-    return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in done]
+    return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in [*done, *candidates]]
 
 
 def front_trials(study: optuna.Study, candidates: list[FrozenTrial] = ()) -> list[FrozenTrial]:
     """The front, most accurate first, of the completed trials and other `candidates` (an ensemble); of trials
     with the very same figures (one architecture, one metric), the first stands for them all."""
-    names = compared(study)
-    scores = _scores(study, names) + [(c, _score(names, metric_of(c), c.user_attrs[record.COSTS], record.best_metrics(c)))
-                                      for c in candidates]
+    scores = _scores(study, compared(study), candidates)
     front, seen = [], set()
     for t, mine in sorted(scores, key=lambda pair: (-metric_of(pair[0]), pair[0].number)):
         if mine not in seen and not any(_beats(other, mine) for _, other in scores):

@@ -72,8 +72,9 @@ def checked_objectives(opts: RunOptions, existing: optuna.Study | None, prepared
     asked, then = None, objectives.objectives_of(existing) if existing else None
     if opts.objectives:
         task = get_task(opts.space.task)
-        targets = task.encode(prepared.decoded, task.class_names(prepared.decoded))[:2]
-        constant = task.constant(targets, task.class_names(prepared.decoded))
+        class_names = task.class_names(prepared.decoded)
+        targets = task.encode(prepared.decoded, class_names)[:2]
+        constant = task.constant(targets, class_names)
         known = list(task.metrics(constant.expand(len(targets), *constant.shape), targets))
         asked = objectives.parse(opts.objectives, opts.space.metric, known)
         if opts.pruner not in (None, "none"):
