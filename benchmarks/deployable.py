@@ -1,7 +1,7 @@
 """Searches for a deployable model, replayed on the recorded curves (benchmarks/search_quality.py's method)
 with each model's measured costs (benchmarks/costs.py --out):
 
-    python benchmarks/deployable.py checkbox --max-ms MS [--seeds 20] [--trials 50]
+    python benchmarks/deployable.py checkbox --max-ms MS [--seeds 20] [--first-seed 0] [--trials 50]
 
 (a) Limited: random search's mean best feasible valid after 50 trials is the target; the space's default
 search reaches it in how many trials and training epochs, skipping the configurations over the limit
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--max-ms", type=float, required=True)
     parser.add_argument("--costs", help="default benchmarks/curves/SPACE_costs.csv")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds --first-seed, --first-seed + 1, ...")
     parser.add_argument("--trials", type=int, default=50)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -103,8 +104,9 @@ def main() -> None:
           + ", ".join(f"{m} {v:.3g}" for m, v in costs.items()) + f"; limit {args.max_ms:g} ms; {args.seeds} seeds x {args.trials} trials")
 
     default = (space.sampler, space.pruner, space.pruner_options)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     runs = {name: [limited(table, space, costs, args.max_ms, make_sampler(sampler, seed),
-                           make_pruner(pruner, table.epochs, options), skip, args.trials) for seed in range(args.seeds)]
+                           make_pruner(pruner, table.epochs, options), skip, args.trials) for seed in seeds]
             for name, (sampler, pruner, options), skip in (("random search, no pruning", ("random", "none", {}), False),
                                                            ("default, infeasible trained", default, False),
                                                            ("default, infeasible skipped", default, True))}
@@ -122,7 +124,7 @@ def main() -> None:
     print(f"\n(b) hypervolume of (valid, ms), mean of {args.seeds} seeds, no pruning")
     print(f"{'':30s} " + " ".join(f"{f'after {n}':>10s}" for n in CHECKPOINTS))
     for name, sampler in (("random search", "random"), ("multi-objective tpe", "tpe")):
-        volumes = [several(table, space, costs, make_sampler(sampler, seed), args.trials) for seed in range(args.seeds)]
+        volumes = [several(table, space, costs, make_sampler(sampler, seed), args.trials) for seed in seeds]
         print(f"{name:30s} " + " ".join(f"{statistics.mean(v[min(n, args.trials) - 1] for v in volumes):10.4f}"
                                            for n in CHECKPOINTS))
 
