@@ -20,6 +20,7 @@ import optuna
 from search.errors import exit_code
 from search.storage import DEFAULT_STORAGE, STORAGE_WAIT, Location, load_study
 from search.study.keep import KEEP
+from search.study.known import ENQUEUE_TOP
 from search.study.registry import list_pruners, list_samplers
 from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
 
@@ -124,6 +125,14 @@ RUN = [
     flag("--objectives", metavar="NAMES", help="several objectives, the space's metric first, then costs (ms, throughput, "
                                                "params, mb, flops) or valid metrics: --objectives f1_weighted,ms searches "
                                                "with multi-objective TPE, without pruning; see the front with `hpsearch front`"),
+    flag("--enqueue", metavar="FILE|STUDY", help="parameter sets to run first, each once: a CSV (one `hpsearch export --csv` "
+                                                 "wrote, or a column per parameter) or JSON list of them, or a study whose "
+                                                 "--enqueue-top best ones"),
+    flag("--enqueue-top", type=at_least_one(int), default=ENQUEUE_TOP, metavar="K",
+         help=f"--enqueue STUDY: its K best parameter sets (default {ENQUEUE_TOP})"),
+    flag("--from-storage", metavar="URL", help="the storage of the study --enqueue names (default: --storage)"),
+    flag("--no-default-first", action="store_true", help="a new study does not run the space's default configuration "
+                                                         "first (`hpsearch spaces` shows it)"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,
          help=f"seconds between a running trial's signs of life; a trial silent for 3 of them is failed and retried "
               f"from its last epoch (default {HEARTBEAT})"),

@@ -36,6 +36,7 @@ CHANCE_LEVEL = "chance_level"
 NO_BETTER_THAN_CHANCE = "no_better_than_chance"
 WEIGHTS_ARTIFACT = "weights_artifact"  # the artifact ids of its model.safetensors and model.json
 MODEL_ARTIFACT = "model_artifact"
+ENQUEUED = "enqueued"  # where its parameters came from when they were known before it ran (search.study.known)
 
 # What a trial's system attributes hold: ours, and Optuna's own retry records
 SAMPLER_SEED = "sampler_seed"  # the seed its parameters were drawn with
@@ -59,7 +60,7 @@ def steps_run(unit: str) -> str:
 
 # the trial attributes worth a column of `hpsearch export --csv`, in this order
 COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TOTAL_PARAMS, TRAINABLE_PARAMS,
-           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, FAIL_REASON, PRUNED_REASON)
+           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, FAIL_REASON, PRUNED_REASON)
 
 
 def best_metrics(trial: FrozenTrial) -> dict[str, float]:

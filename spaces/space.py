@@ -35,6 +35,9 @@ class Space:
     # region of interest: left, top, right, bottom fractions, or "manifest": each image's own box from the manifest
     crop: tuple[float, float, float, float] | str | None = None
     data_format: str | None = None  # what --data must hold, where it differs from the task's
+    # the configuration to try first in a new study (suggest's parameter names and values): the one its seed
+    # started from, unless the user says --no-default-first
+    default: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:

@@ -184,6 +184,9 @@ def spaces_table() -> str:
                   f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}; "
                   f"{space.sampler} sampler, {pruner}",
                   f"{'':23s} {describe_space(space)}"]
+        if space.default:
+            lines.append(f"{'':23s} first in a new study: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                                                         for k, v in space.default.items()))
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from search.errors import StorageLost
 from search.review import pictures
 from search.review.notes import trial_note
 from search.study.keep import KEEP, keeps_weights
+from search.study.known import duplicate_of
 from search.study.resume import (
     CHECKPOINT_EVERY, UnreadableCheckpoint, checkpoint_id, every, first_attempt, is_surplus, load_checkpoint, retry,
     save_checkpoint, system_attrs,
@@ -43,6 +44,8 @@ from trainers.tasks import Task, get_task, task_options
 
 
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
+DUPLICATE = "duplicate: a known configuration that another process queued too, and an earlier trial runs"
+NOT_RUN = (SURPLUS, DUPLICATE)  # the fail reasons of trials that ended before they began: not the study's failures
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -151,6 +154,10 @@ class Objective:
         if self.wanted and is_surplus(trial, self.wanted):
             trial.set_user_attr(record.FAIL_REASON, SURPLUS)
             raise TrialFailed(SURPLUS)
+        trials = trial.study.get_trials(deepcopy=False)
+        if duplicate_of(trials[trial.number], trials):
+            trial.set_user_attr(record.FAIL_REASON, DUPLICATE)
+            raise TrialFailed(DUPLICATE)
         config, task = make_config(self.space, self.space.suggest(trial), epochs=self.epochs, seed=trial.number, **self.options)
         trial.set_user_attr(record.DEVICE, str(self.data.device))
         if self.data.device.type == "cuda":

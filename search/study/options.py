@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from search.storage import PASSWORD_VARIABLE, STORAGE_WAIT, Location
 from search.study.keep import KEEP
+from search.study.known import ENQUEUE_TOP
 from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
 from trainers.data import DataError
 
@@ -59,6 +60,10 @@ class RunOptions:
     max_params: int | None = None
     max_mb: float | None = None
     objectives: str | None = None  # "f1_weighted,ms": a multi-objective study (search.objectives); None: the metric alone
+    enqueue: str | None = None  # a file of parameter sets, or a study whose best ones run first (search.study.known)
+    enqueue_top: int = ENQUEUE_TOP
+    from_storage: str | None = None  # where the study --enqueue names lives (None: --storage)
+    no_default_first: bool = False  # True: a new study does not try the space's default configuration first
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 
     def __post_init__(self):

@@ -19,9 +19,11 @@ from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord
 from search.review.front import save_front_plot
 from search.review.notes import study_note
+from search.storage import Location
 from search.study.checks import check_space, checked_data, checked_objectives
-from search.study.objective import SURPLUS, Objective, TrialFailed, plural
+from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
+from search.study.known import Known, known_configurations, queue
 from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
 from search.study.resume import (
     FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough, taken_over,
@@ -62,20 +64,23 @@ def run(opts: RunOptions) -> dict | None:
     if exists and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
     choices = search_choices(opts, StudyRecord.read(attrs).search or {})
+    known = [] if opts.worker else known_configurations(
+        opts.space, opts.enqueue, opts.enqueue_top, study_is_new=not (existing and existing.get_trials(deepcopy=False)),
+        default_first=not opts.no_default_first, where=Location(opts.from_storage) if opts.from_storage else where)
     prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False))  # before the study
     objectives = checked_objectives(opts, existing, prepared)
     store = where.artifact_store()
     storage = storage or where.open(heartbeat, opts.storage_wait, retry)
     try:
         data = to_device(prepared, get_task(opts.space.task), device)
-        return _search(opts, choices, objectives, storage, heartbeat, store, prepared, data, options, gpus)
+        return _search(opts, choices, objectives, known, storage, heartbeat, store, prepared, data, options, gpus)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
         raise
 
 
-def _search(opts: RunOptions, choices: dict, names: list[str] | None, storage, heartbeat: int | None, store,
+def _search(opts: RunOptions, choices: dict, names: list[str] | None, known: list[Known], storage, heartbeat: int | None, store,
             prepared: Prepared, data: TrainData, options: dict, gpus: list[int] | None) -> dict | None:
     space, epochs = opts.space, opts.epochs or opts.space.epochs
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
@@ -101,6 +106,7 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, storage, h
             tqdm.write(f"study {study.study_name!r} already has {len(finished_trials(study))} finished trials (asked for "
                        f"{opts.trials}): nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
             return StudyRecord.read(study).best_evaluation
+    queue(study, known)  # before any worker starts: none of them queues a set again
     workers = start_workers(opts, gpus)  # they find the data decoded in the cache
     try:
         failures = _trials(study, opts, choices, names, data, store, heartbeat, options)
@@ -219,7 +225,7 @@ class FailureStreak:
         self.streak, self.stopped, self.last = 0, False, None
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get(record.FAIL_REASON) == SURPLUS:
+        if trial.user_attrs.get(record.FAIL_REASON) in NOT_RUN:
             return
         self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
         self.last = trial.user_attrs.get(record.FAIL_REASON)
@@ -235,7 +241,7 @@ class _Progress:
         self.bar, self.metric = bar, metric
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get(record.FAIL_REASON) == SURPLUS:
+        if trial.user_attrs.get(record.FAIL_REASON) in NOT_RUN:
             return
         params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
         if trial.state == TrialState.COMPLETE:

@@ -1,0 +1,139 @@
+"""Known configurations first: the space's default (the configuration its seed started from) in a new study,
+then the parameter sets `--enqueue` names (a CSV or JSON file, or another study's K best), queued before the
+sampler draws its own. Each runs once: queued with Optuna's `skip_if_exists`, so that running the command
+again queues nothing twice; and where processes that started together each queued a set, the later copy
+ends at once as a duplicate (`duplicate_of`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.trial import FixedTrial, FrozenTrial, TrialState
+
+from search import record
+from search.objectives import ranked
+from search.storage import Location, load_study
+from trainers.data import DataError
+
+ENQUEUE_TOP = 5  # --enqueue STUDY: that study's this many best parameter sets
+DEFAULT = "the space's default"
+
+
+@dataclass(frozen=True)
+class Known:
+    params: dict
+    source: str  # recorded on its trial (record.ENQUEUED): "the space's default", "sets.csv row 2", "study v1 trial 7"
+
+
+def known_configurations(space, enqueue: str | None, top: int, study_is_new: bool, default_first: bool,
+                         where: Location) -> list[Known]:
+    """What to queue, checked against the space before any work: its default where the study is new (unless the
+    user said --no-default-first), then --enqueue's sets, from a file where one has that name, else from the
+    study of that name in `where`."""
+    known = [Known(checked(space, space.default, DEFAULT), DEFAULT)] if space.default and study_is_new and default_first else []
+    if enqueue and Path(enqueue).is_file():
+        known += [Known(checked(space, params, f"--enqueue {source}"), source) for params, source in _read_sets(Path(enqueue))]
+    elif enqueue:
+        study = _other_study(enqueue, where)
+        best = ranked(study)[:top]
+        if not best:
+            raise DataError(f"--enqueue {enqueue}: study {enqueue!r} has no completed trial to take parameters from")
+        known += [Known(checked(space, t.params, f"--enqueue study {enqueue!r} trial {t.number}"),
+                        f"study {enqueue} trial {t.number}") for t in best]
+    return known
+
+
+def queue(study: optuna.Study, known: list[Known]) -> None:
+    """Queue each known configuration unless a trial of the study already has its parameters."""
+    for k in known:
+        study.enqueue_trial(k.params, user_attrs={record.ENQUEUED: k.source}, skip_if_exists=True)
+
+
+def duplicate_of(trial: FrozenTrial, trials: list[FrozenTrial]) -> FrozenTrial | None:
+    """The earlier trial that was queued with the same parameters as `trial` and did not fail, if any."""
+    fixed = trial.system_attrs.get("fixed_params")
+    if not fixed or record.ENQUEUED not in trial.user_attrs:
+        return None
+    return next((t for t in trials if t.number < trial.number and t.state != TrialState.FAIL and record.ENQUEUED in t.user_attrs
+                 and t.system_attrs.get("fixed_params") == fixed), None)
+
+
+class _Checking(FixedTrial):
+    """Answers the space's suggestions from given parameters, each read as its parameter's type (a CSV holds
+    text), and says in words which one does not fit."""
+
+    def __init__(self, params: dict, where: str):
+        super().__init__(params)
+        self._where = where
+
+    def _suggest(self, name, distribution):
+        from search.review.report import describe_distribution  # here: the CLI reads ENQUEUE_TOP without pandas
+
+        if name not in self._params:
+            raise DataError(f"{self._where}: no value for {name}, which the space chooses ({describe_distribution(distribution)})")
+        value = _typed(self._params[name], distribution)
+        if value is None or not distribution._contains(distribution.to_internal_repr(value)):
+            raise DataError(f"{self._where}: {name}={self._params[name]} is not one the space can choose "
+                            f"({describe_distribution(distribution)})")
+        self._suggested_params[name], self._distributions[name] = value, distribution
+        return value
+
+
+def checked(space, params: dict, where: str) -> dict:
+    """`params` as the space's parameters, of their own types; DataError naming what does not fit."""
+    trial = _Checking(params, where)
+    space.suggest(trial)
+    unknown = sorted(params.keys() - trial.params.keys())
+    if unknown:
+        raise DataError(f"{where}: {', '.join(unknown)}: not a parameter the space chooses (it chooses "
+                        f"{', '.join(trial.params)}); leave it out")
+    return trial.params
+
+
+def _typed(value, distribution):
+    """`value` (maybe text) as a value of `distribution`, or None where it cannot be one."""
+    if isinstance(distribution, CategoricalDistribution):
+        return next((c for c in distribution.choices if c == value or str(c) == str(value)), None)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if isinstance(distribution, IntDistribution) and number.is_integer() else number
+
+
+def _read_sets(path: Path) -> list[tuple[dict, str]]:
+    """Parameter sets and where each came from: a JSON list of objects, or a CSV with a column per parameter,
+    named as the space names it, or params_NAME as `hpsearch export --csv` writes it (its other columns ignored)."""
+    try:
+        if path.suffix.lower() == ".json":
+            sets = json.loads(path.read_text())
+            if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
+                raise DataError(f"--enqueue {path}: a JSON file of parameter sets is a list of objects, "
+                                f'e.g. [{{"lr": 0.001, "batch_size": 32}}]')
+            return [(s, f"{path.name} set {i}") for i, s in enumerate(sets, 1)]
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as err:
+        raise DataError(f"--enqueue {path}: not a readable CSV or JSON file of parameter sets ({err})") from None
+    exported = any(k.startswith("params_") for k in rows[0]) if rows else False
+    sets = []
+    for i, row in enumerate(rows, 2):  # the header is line 1
+        params = {k.removeprefix("params_"): v for k, v in row.items()
+                  if k and v not in ("", None) and (k.startswith("params_") or not exported)}
+        if params:  # an exported trial that ended before it drew any (a surplus one) has none
+            sets.append((params, f"{path.name} line {i}"))
+    if not sets:
+        raise DataError(f"--enqueue {path}: no parameter sets in it (a header line, then a line per set)")
+    return sets
+
+
+def _other_study(name: str, where: Location) -> optuna.Study:
+    try:
+        return load_study(where, name, need_complete=False)
+    except DataError as err:
+        raise DataError(f"--enqueue {name}: no file of that name, and {err} (a study in another storage: --from-storage)") from None
