@@ -130,7 +130,10 @@ RUN = [
                                                  "--enqueue-top best ones"),
     flag("--enqueue-top", type=at_least_one(int), default=ENQUEUE_TOP, metavar="K",
          help=f"--enqueue STUDY: its K best parameter sets (default {ENQUEUE_TOP})"),
-    flag("--from-storage", metavar="URL", help="the storage of the study --enqueue names (default: --storage)"),
+    flag("--learn-from", metavar="STUDY", help="a study of the same space whose finished trials this study's sampler starts "
+                                                "from, without training them again; imported, never counted as this "
+                                                "study's trials nor chosen as its best"),
+    flag("--from-storage", metavar="URL", help="the storage of the studies --enqueue and --learn-from name (default: --storage)"),
     flag("--no-default-first", action="store_true", help="a new study does not run the space's default configuration "
                                                          "first (`hpsearch spaces` shows it)"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,

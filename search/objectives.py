@@ -62,7 +62,7 @@ def metric_of(trial: FrozenTrial) -> float | None:
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
     """The completed trials by their metric, best first; of equal values, the earlier first."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = record.own_trials(study, (TrialState.COMPLETE,))
     return sorted(done, key=lambda t: (-t.values[0], t.number))
 
 
@@ -93,7 +93,7 @@ def _beats(a: tuple, b: tuple) -> bool:
 
 
 def _scores(study: optuna.Study, names: list[str], candidates: list[FrozenTrial] = ()) -> list[tuple[FrozenTrial, tuple]]:
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
+    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
     return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in [*done, *candidates]]
 
 

@@ -37,11 +37,18 @@ NO_BETTER_THAN_CHANCE = "no_better_than_chance"
 WEIGHTS_ARTIFACT = "weights_artifact"  # the artifact ids of its model.safetensors and model.json
 MODEL_ARTIFACT = "model_artifact"
 ENQUEUED = "enqueued"  # where its parameters came from when they were known before it ran (search.study.known)
+IMPORTED = "imported_from"  # "study v1 trial 7": another study's trial, history for the sampler (--learn-from), never one of ours
 
 # What a trial's system attributes hold: ours, and Optuna's own retry records
 SAMPLER_SEED = "sampler_seed"  # the seed its parameters were drawn with
 FAILED_TRIAL = "failed_trial"  # RetryFailedTrialCallback: the first attempt a retry retries
 RETRY_HISTORY = "retry_history"  # and every attempt before it
+
+
+def own_trials(study: optuna.Study, states=None) -> list[FrozenTrial]:
+    """The study's trials (of `states`: None, every state), but for those imported from another (--learn-from):
+    what it counts, ranks and keeps."""
+    return [t for t in study.get_trials(deepcopy=False, states=states) if IMPORTED not in t.user_attrs]
 
 
 def stale_reason(seconds: float) -> str:
@@ -60,7 +67,7 @@ def steps_run(unit: str) -> str:
 
 # the trial attributes worth a column of `hpsearch export --csv`, in this order
 COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TOTAL_PARAMS, TRAINABLE_PARAMS,
-           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, FAIL_REASON, PRUNED_REASON)
+           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, IMPORTED, FAIL_REASON, PRUNED_REASON)
 
 
 def best_metrics(trial: FrozenTrial) -> dict[str, float]:

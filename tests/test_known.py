@@ -10,9 +10,10 @@ from test_inputs import one_line_error
 from test_resume import FINISHED, start
 from test_study import hpsearch
 
-from search.record import ENQUEUED
+from search.record import ENQUEUED, IMPORTED
 from search.study.known import DEFAULT, Known, duplicate_of, queue
 from search.study.objective import NOT_RUN
+from search.study.strategy import START
 
 DEFAULT_PARAMS = {"model": "baseline", "batch_size": 4, "lr": 0.005, "weight_decay": 1e-5}
 SETS = [{"model": "baseline", "batch_size": 8, "lr": 0.002, "weight_decay": 1e-6},
@@ -30,7 +31,7 @@ def study_trials(tmp_path, name="known") -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
 
 
-def test_known_sets_run_once_and_first_with_three_processes_started_at_once_and_again(tiny_images, tmp_path):
+def test_a_study_builds_on_known_sets_run_once_and_first_and_on_an_earlier_studys_trials(tiny_images, tmp_path):
     space = space_with_default(tmp_path)
     run = ["run", "--space", space, "--data", tiny_images, "--quiet", "--epochs", 1, "--heartbeat", 10]
     hpsearch(*run, "--trials", 1, cwd=tmp_path)
@@ -38,20 +39,20 @@ def test_known_sets_run_once_and_first_with_three_processes_started_at_once_and_
     assert first[0].params == DEFAULT_PARAMS and first[0].user_attrs[ENQUEUED] == DEFAULT  # the new study's first trial
 
     (tmp_path / "sets.json").write_text(json.dumps(SETS))
-    processes = [start(*run, "--trials", 6, "--enqueue", "sets.json", cwd=tmp_path) for _ in range(3)]
+    processes = [start(*run, "--trials", 5, "--enqueue", "sets.json", cwd=tmp_path) for _ in range(3)]
     outputs = [p.communicate(timeout=1800)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     trials = study_trials(tmp_path)
     finished = [t for t in trials if t.state in FINISHED]
     known = [t for t in finished if t.user_attrs.get(ENQUEUED, DEFAULT) != DEFAULT]
-    assert len(finished) == 6 and sorted(t.params["lr"] for t in known) == [0.002, 0.009]  # each set once
+    assert len(finished) == 5 and sorted(t.params["lr"] for t in known) == [0.002, 0.009]  # each set once
     assert [t.user_attrs[ENQUEUED] for t in sorted(known, key=lambda t: t.params["lr"])] == ["sets.json set 1", "sets.json set 2"]
     drawn = [t.number for t in finished if ENQUEUED not in t.user_attrs]
     assert drawn and max(t.number for t in known) < min(drawn)  # before the sampler's own
     assert all(t.user_attrs["fail_reason"] in NOT_RUN for t in trials if t.state == TrialState.FAIL)  # surplus or duplicate
     assert sum(t.params == DEFAULT_PARAMS for t in trials) == 1  # the default ran in the new study only
 
-    hpsearch(*run, "--trials", 7, "--enqueue", "sets.json", cwd=tmp_path)  # again: nothing queued twice
+    ran = hpsearch(*run, "--trials", 6, "--enqueue", "sets.json", cwd=tmp_path)  # again: nothing queued twice
     again = study_trials(tmp_path)
     assert len(again) == len(trials) + 1 and ENQUEUED not in again[-1].user_attrs
 
@@ -67,6 +68,23 @@ def test_known_sets_run_once_and_first_with_three_processes_started_at_once_and_
     hpsearch(*run, "--trials", 1, "--new-study", "from-csv", "--enqueue", "trials.csv", "--no-default-first", cwd=tmp_path)
     (row,) = [t for t in study_trials(tmp_path, "from-csv") if t.state in FINISHED]
     assert row.params == again[0].params and row.user_attrs[ENQUEUED] == "trials.csv line 2"
+
+    # --learn-from: the earlier study's finished trials as the sampler's history, never counted nor the best
+    learn = [*run, "--trials", 2, "--learn-from", "known"]
+    hpsearch(*learn, "--new-study", "learned", "--no-default-first", cwd=tmp_path)
+    hpsearch(*learn, "--study", "learned", cwd=tmp_path)  # again: nothing imported twice
+    learned = study_trials(tmp_path, "learned")
+    imported = [t for t in learned if IMPORTED in t.user_attrs]
+    source = [t for t in again if t.state in FINISHED]
+    assert [(t.params, t.values, t.user_attrs[IMPORTED]) for t in imported] == [
+        (t.params, t.values, f"study known trial {t.number}") for t in source]
+    own = [t for t in learned if IMPORTED not in t.user_attrs]
+    assert len(own) == 2 and all(t.state in FINISHED for t in own)  # --trials 2 counts this study's own
+    assert min(t.number for t in own) >= START  # numbered after the history: TPE draws from it, no spread start-up
+    best = hpsearch("best", "--study", "learned", cwd=tmp_path).stdout
+    assert any(f"best trial {t.number}," in best for t in own), best
+    status = hpsearch("status", "--study", "learned", cwd=tmp_path).stdout
+    assert f"and {len(source)} imported from another study" in status, status
 
 
 def test_known_sets_that_do_not_fit_the_space_are_refused_in_one_line(tiny_images, tmp_path, capsys):
@@ -85,6 +103,8 @@ def test_known_sets_that_do_not_fit_the_space_are_refused_in_one_line(tiny_image
         path = tmp_path / "sets.json"
         path.write_text(text)
         assert one_line_error(capsys, *run, "--enqueue", path) == "hpsearch: error: " + said.format(f=path)
+    other = one_line_error(capsys, *run, "--learn-from", "v1")
+    assert other.startswith("hpsearch: error: --learn-from v1: ")
     missing = one_line_error(capsys, *run, "--enqueue", "v1")
     assert missing.startswith("hpsearch: error: --enqueue v1: no file of that name, and ")
     assert not (tmp_path / "studies.db").exists()  # refused before any work
@@ -96,7 +116,7 @@ def test_a_set_queued_twice_by_processes_that_started_together_runs_once(tmp_pat
     for _ in range(2):  # two processes, each finding the set not yet queued: skip_if_exists cannot stop the second
         study.enqueue_trial(SETS[0], user_attrs={ENQUEUED: "sets.json set 1"})
     queue(study, [Known(SETS[0], "sets.json set 1")])  # a third, later: skipped
-    first, second = study.ask(), study.ask()
+    first, _ = study.ask(), study.ask()
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == 2 and duplicate_of(trials[0], trials) is None and duplicate_of(trials[1], trials).number == 0
     study.tell(first, state=TrialState.FAIL)  # the first failed: the second is its run now, not a duplicate

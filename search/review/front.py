@@ -76,7 +76,7 @@ def front_figure(study: optuna.Study):
     if names and len(names) <= 3:
         return plot_pareto_front(study, target_names=names)
     metric = metric_name(study)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
+    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
     if not done:
         raise ValueError("no completed trial has its costs recorded")
     front = sorted(front_trials(study), key=lambda t: t.user_attrs[record.COSTS]["ms"])

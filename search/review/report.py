@@ -96,9 +96,11 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     (None: as many as the study's last run asked for)."""
     recorded = StudyRecord.read(study)
     wanted = wanted or recorded.trials_wanted
-    trials = study.get_trials(deepcopy=False)
+    trials = record.own_trials(study)
     states = Counter(t.state.name.lower() for t in trials)
-    lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")]
+    imported = len(study.get_trials(deepcopy=False)) - len(trials)
+    lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
+             + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")

@@ -16,7 +16,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from search.objectives import front_trials, metric_of, on_front, ranked
-from search.record import WEIGHTS_ARTIFACT
+from search.record import WEIGHTS_ARTIFACT, own_trials
 from search.winner.models import has_weights
 
 KEEP = 5  # the default K
@@ -25,7 +25,7 @@ KEEP = 5  # the default K
 def keeps_weights(study: optuna.Study, value: float, costs: dict | None, metrics: dict, keep: int) -> bool:
     """Whether a trial that ends now with `value` (its costs and best metrics) is among the `keep` best completed
     trials (it counts as the latest) or on their front."""
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    done = own_trials(study, (optuna.trial.TrialState.COMPLETE,))
     return sum(metric_of(t) >= value for t in done) < keep or (costs is not None and on_front(study, value, costs, metrics))
 
 

@@ -1,14 +1,18 @@
-"""Known configurations first: the space's default (the configuration its seed started from) in a new study,
-then the parameter sets `--enqueue` names (a CSV or JSON file, or another study's K best), queued before the
-sampler draws its own. Each runs once: queued with Optuna's `skip_if_exists`, so that running the command
-again queues nothing twice; and where processes that started together each queued a set, the later copy
-ends at once as a duplicate (`duplicate_of`)."""
+"""What a study knows before it draws: the space's default (the configuration its seed started from) in a new
+study, then the parameter sets `--enqueue` names (a CSV or JSON file, or another study's K best), queued
+before the sampler draws its own; and with `--learn-from`, another study's finished trials as the sampler's
+history.
+
+Each known set runs once: queued with Optuna's `skip_if_exists`, so that running the command again queues
+nothing twice; and where processes that started together each queued a set, the later copy ends at once as
+a duplicate (`duplicate_of`). Imported trials are marked (record.IMPORTED), and the study neither counts,
+ranks nor keeps them (record.own_trials)."""
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -16,7 +20,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FixedTrial, FrozenTrial, TrialState
 
 from search import record
-from search.objectives import ranked
+from search.objectives import objectives_of, ranked
 from search.storage import Location, load_study
 from trainers.data import DataError
 
@@ -46,6 +50,18 @@ def known_configurations(space, enqueue: str | None, top: int, study_is_new: boo
         known += [Known(checked(space, t.params, f"--enqueue study {enqueue!r} trial {t.number}"),
                         f"study {enqueue} trial {t.number}") for t in best]
     return known
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What a study is given before it draws: another study's trials as history, configurations to run first."""
+
+    history: list[FrozenTrial] = field(default_factory=list)
+    known: list[Known] = field(default_factory=list)
+
+    def give(self, study: optuna.Study) -> None:
+        learn(study, self.history)
+        queue(study, self.known)
 
 
 def queue(study: optuna.Study, known: list[Known]) -> None:
@@ -132,8 +148,39 @@ def _read_sets(path: Path) -> list[tuple[dict, str]]:
     return sets
 
 
-def _other_study(name: str, where: Location) -> optuna.Study:
+def _other_study(name: str, where: Location, flag: str = "--enqueue") -> optuna.Study:
     try:
         return load_study(where, name, need_complete=False)
     except DataError as err:
-        raise DataError(f"--enqueue {name}: no file of that name, and {err} (a study in another storage: --from-storage)") from None
+        nofile = "no file of that name, and " if flag == "--enqueue" else ""
+        raise DataError(f"{flag} {name}: {nofile}{err} (a study in another storage: --from-storage)") from None
+
+
+def history_from(name: str | None, where: Location, space, objectives: list[str] | None) -> list[FrozenTrial]:
+    """--learn-from: study `name`'s finished trials, as history for this study's sampler: their parameters,
+    values, curves and constraints, each marked imported (their weights and files stay with that study).
+    Refused where that study searched another space or other objectives: its values would mean other things."""
+    if not name:
+        return []
+    other = _other_study(name, where, "--learn-from")
+    searched = other.user_attrs.get(record.SPACE)
+    if searched != space.name:
+        raise DataError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "
+                        f"from a study of the same space")
+    if objectives_of(other) != objectives:
+        theirs, ours = (",".join(o) if o else f"{space.metric} alone" for o in (objectives_of(other), objectives))
+        raise DataError(f"--learn-from {name}: that study optimizes {theirs}, this one {ours}: learn from a study of "
+                        f"the same objectives")
+    finished = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                if record.IMPORTED not in t.user_attrs]
+    if not finished:
+        raise DataError(f"--learn-from {name}: that study has no finished trial to learn from")
+    return [optuna.trial.create_trial(state=t.state, values=t.values, params=t.params, distributions=t.distributions,
+                                      intermediate_values=t.intermediate_values, constraints=t.constraints or None,
+                                      user_attrs={record.IMPORTED: f"study {name} trial {t.number}"}) for t in finished]
+
+
+def learn(study: optuna.Study, history: list[FrozenTrial]) -> None:
+    """Add the imported trials the study does not have yet (run again, it imports nothing twice)."""
+    had = {t.user_attrs[record.IMPORTED] for t in study.get_trials(deepcopy=False) if record.IMPORTED in t.user_attrs}
+    study.add_trials([t for t in history if t.user_attrs[record.IMPORTED] not in had])

@@ -292,7 +292,7 @@ class Objective:
         """Its learning curves and the pictures its task draws of the valid split; for a trial that is the best
         when it ends, those of the test split too; for one among the `keep` best, its weights and card."""
         value = result.best[f"valid_{self.space.metric}"]
-        others = [metric_of(t) for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        others = [metric_of(t) for t in record.own_trials(trial.study, (TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
         where = f", epoch {result.best_epoch}" if result.unit == "epoch" else ", each class's best fold"
         with tempfile.TemporaryDirectory() as tmp:

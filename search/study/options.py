@@ -62,7 +62,8 @@ class RunOptions:
     objectives: str | None = None  # "f1_weighted,ms": a multi-objective study (search.objectives); None: the metric alone
     enqueue: str | None = None  # a file of parameter sets, or a study whose best ones run first (search.study.known)
     enqueue_top: int = ENQUEUE_TOP
-    from_storage: str | None = None  # where the study --enqueue names lives (None: --storage)
+    learn_from: str | None = None  # a study of the same space whose finished trials are the sampler's history
+    from_storage: str | None = None  # where the studies --enqueue and --learn-from name live (None: --storage)
     no_default_first: bool = False  # True: a new study does not try the space's default configuration first
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 

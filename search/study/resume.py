@@ -18,7 +18,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search.experimental import experimental
-from search.record import FAILED_TRIAL, StudyRecord, failed_as_stale
+from search.record import FAILED_TRIAL, StudyRecord, failed_as_stale, own_trials
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 CHECKPOINT_EVERY = 30  # seconds of training between epoch checkpoints, at most: what a crash can cost
@@ -124,7 +124,7 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
     Optuna's callback for heartbeat-stale trials; also called for an interrupted trial. The retry starts
     with no user attributes of its own: those of the failed attempt (its reason, its epochs) stay there."""
     wanted = StudyRecord.read(study).trials_wanted
-    if wanted is None or len(study.get_trials(deepcopy=False, states=FINISHED)) < wanted:
+    if wanted is None or len(own_trials(study, FINISHED)) < wanted:
         fresh = copy.deepcopy(trial)
         fresh.user_attrs = {}
         with experimental():
@@ -148,7 +148,7 @@ def is_surplus(trial: optuna.Trial, wanted: int) -> bool:
     first `wanted` that are not failed (by number) are surplus."""
     if trial.number < wanted:  # fewer than `wanted` trials of any state are ahead of it
         return False
-    ahead = trial.study.get_trials(deepcopy=False, states=COUNTED)
+    ahead = own_trials(trial.study, COUNTED)
     return sum(t.number < trial.number for t in ahead) >= wanted
 
 
@@ -156,7 +156,7 @@ def stop_when_enough(wanted: int):
     """After each trial: stop this worker once finished and running trials make `wanted`."""
 
     def callback(study: optuna.Study, trial: FrozenTrial) -> None:
-        if len(study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))) >= wanted:
+        if len(own_trials(study, (*FINISHED, TrialState.RUNNING))) >= wanted:
             study.stop()
 
     return callback

@@ -23,7 +23,7 @@ from search.storage import Location
 from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
-from search.study.known import Known, known_configurations, queue
+from search.study.known import Prior, history_from, known_configurations
 from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
 from search.study.resume import (
     FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough, taken_over,
@@ -40,7 +40,7 @@ MAX_FAILURES_IN_A_ROW = 5
 
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return study.get_trials(deepcopy=False, states=FINISHED)
+    return record.own_trials(study, FINISHED)
 
 
 def run(opts: RunOptions) -> dict | None:
@@ -64,23 +64,26 @@ def run(opts: RunOptions) -> dict | None:
     if exists and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
     choices = search_choices(opts, StudyRecord.read(attrs).search or {})
-    known = [] if opts.worker else known_configurations(
-        opts.space, opts.enqueue, opts.enqueue_top, study_is_new=not (existing and existing.get_trials(deepcopy=False)),
-        default_first=not opts.no_default_first, where=Location(opts.from_storage) if opts.from_storage else where)
+    others = Location(opts.from_storage) if opts.from_storage else where  # where --enqueue and --learn-from find studies
+    asked = [n.strip() for n in opts.objectives.split(",")] if opts.objectives else None
+    prior = Prior() if opts.worker else Prior(  # the main process gives it, before any worker starts
+        history_from(opts.learn_from, others, opts.space, asked or (objectives.objectives_of(existing) if existing else None)),
+        known_configurations(opts.space, opts.enqueue, opts.enqueue_top, default_first=not opts.no_default_first, where=others,
+                             study_is_new=not (existing and existing.get_trials(deepcopy=False))))
     prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False))  # before the study
-    objectives = checked_objectives(opts, existing, prepared)
+    names = checked_objectives(opts, existing, prepared)
     store = where.artifact_store()
     storage = storage or where.open(heartbeat, opts.storage_wait, retry)
     try:
         data = to_device(prepared, get_task(opts.space.task), device)
-        return _search(opts, choices, objectives, known, storage, heartbeat, store, prepared, data, options, gpus)
+        return _search(opts, choices, names, prior, storage, heartbeat, store, prepared, data, options, gpus)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
         raise
 
 
-def _search(opts: RunOptions, choices: dict, names: list[str] | None, known: list[Known], storage, heartbeat: int | None, store,
+def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Prior, storage, heartbeat: int | None, store,
             prepared: Prepared, data: TrainData, options: dict, gpus: list[int] | None) -> dict | None:
     space, epochs = opts.space, opts.epochs or opts.space.epochs
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
@@ -106,7 +109,7 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, known: lis
             tqdm.write(f"study {study.study_name!r} already has {len(finished_trials(study))} finished trials (asked for "
                        f"{opts.trials}): nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
             return StudyRecord.read(study).best_evaluation
-    queue(study, known)  # before any worker starts: none of them queues a set again
+    prior.give(study)
     workers = start_workers(opts, gpus)  # they find the data decoded in the cache
     try:
         failures = _trials(study, opts, choices, names, data, store, heartbeat, options)
@@ -254,7 +257,8 @@ class _Progress:
             outcome = f"pruned after {plural(trial.user_attrs.get(record.steps_run(unit), 0), unit)}"
         else:
             outcome = f"failed: {trial.user_attrs.get(record.FAIL_REASON, 'see the log')}"
-        tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}")
+        known = f" ({trial.user_attrs[record.ENQUEUED]})" if record.ENQUEUED in trial.user_attrs else ""
+        tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}{known}")
         if trial.state in FINISHED:
             self.bar.update()
         try:
