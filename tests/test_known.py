@@ -11,9 +11,10 @@ from test_resume import FINISHED, start
 from test_study import hpsearch
 
 from search.record import ENQUEUED, IMPORTED
-from search.study.known import DEFAULT, Known, duplicate_of, queue
+from search.study.known import DEFAULT, Known, checked, duplicate_of, queue
 from search.study.objective import NOT_RUN
 from search.study.strategy import START
+from spaces import get_space, list_spaces
 
 DEFAULT_PARAMS = {"model": "baseline", "batch_size": 4, "lr": 0.005, "weight_decay": 1e-5}
 SETS = [{"model": "baseline", "batch_size": 8, "lr": 0.002, "weight_decay": 1e-6},
@@ -121,3 +122,10 @@ def test_a_set_queued_twice_by_processes_that_started_together_runs_once(tmp_pat
     assert len(trials) == 2 and duplicate_of(trials[0], trials) is None and duplicate_of(trials[1], trials).number == 0
     study.tell(first, state=TrialState.FAIL)  # the first failed: the second is its run now, not a duplicate
     assert duplicate_of(study.get_trials(deepcopy=False)[1], study.get_trials(deepcopy=False)) is None
+
+
+def test_each_built_in_spaces_default_is_one_of_its_configurations():
+    defaults = {space.name: space.default for space in list_spaces() if space.default}
+    assert {"checkbox", "ovr"} <= defaults.keys()  # the spaces whose seeds say how they trained
+    for name, default in defaults.items():
+        assert checked(get_space(name), default, "default") == default
