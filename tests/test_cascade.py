@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from test_pictures import expected_size, pictures_of
 
 from search.study.options import RunOptions
 from search.study.run import run
@@ -38,6 +39,9 @@ def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(
     for name in ("steel-defect", "steel-types", "steel-masks"):
         run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, data=str(tmp_path / "steel"),
                        progress=False))
+    for study, name, panels in (("steel-types", "labels_test.png", 1), ("steel-masks", "masks_test.png", 2)):
+        (picture,) = pictures_of(storage, study, name)  # the best trial's: true and predicted, drawn on the images
+        assert picture.format == "PNG" and picture.size == expected_size(get_space(study).image_size, panels)
     images = sorted((tmp_path / "steel" / "train_images").iterdir())[:40]
     out = tmp_path / "predictions.csv"
     truth = tmp_path / "steel" / "train.csv"

@@ -53,7 +53,7 @@ def test_a_study_builds_on_known_sets_run_once_and_first_and_on_an_earlier_study
     assert all(t.user_attrs["fail_reason"] in NOT_RUN for t in trials if t.state == TrialState.FAIL)  # surplus or duplicate
     assert sum(t.params == DEFAULT_PARAMS for t in trials) == 1  # the default ran in the new study only
 
-    ran = hpsearch(*run, "--trials", 6, "--enqueue", "sets.json", cwd=tmp_path)  # again: nothing queued twice
+    hpsearch(*run, "--trials", 6, "--enqueue", "sets.json", cwd=tmp_path)  # again: nothing queued twice
     again = study_trials(tmp_path)
     assert len(again) == len(trials) + 1 and ENQUEUED not in again[-1].user_attrs
 

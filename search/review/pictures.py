@@ -1,5 +1,6 @@
 """The PNG pictures of a trial: learning curves, and the pictures of a split's predictions that its task names
-(`Task.pictures`): confusion matrices, the most confident right and wrong predictions.
+(`Task.pictures`): confusion matrices, the most confident right and wrong predictions, and for boxes, masks
+and label sets the most and least accurate images with what was true and what was predicted drawn on them.
 
 matplotlib's object API (Figure, not pyplot): no global state, safe beside a running study.
 """
@@ -79,6 +80,104 @@ def examples(images: torch.Tensor, truth: np.ndarray, outputs: torch.Tensor, cla
     return path
 
 
+BEST_AND_WORST = 3  # the most and the least accurate images each
+TRUE_COLOUR, PREDICTED_COLOUR = (0, 200, 0), (230, 0, 0)
+MASK_COLOURS = {"red": (230, 25, 75), "green": (60, 180, 75), "blue": (0, 130, 200), "orange": (245, 130, 48),
+                "purple": (145, 30, 180), "cyan": (70, 240, 240)}  # a mask's tint, by class in turn
+
+
+def best_and_worst(panels: list[list[np.ndarray]], scores: np.ndarray, captions: list[str], title: str, path: Path) -> Path:
+    """The BEST_AND_WORST images of highest score (top row) and of lowest (bottom row, the worst first), each as
+    its panels side by side (the image drawn on, H x W x 3 uint8) under its caption: one mosaic, not an axes
+    per image, so that drawing stays cheap beside a trial."""
+    order = np.argsort(-scores, kind="stable")
+    k = min(BEST_AND_WORST, (len(order) + 1) // 2)
+    height, width = panels[0][0].shape[:2]
+    cell, row = width * len(panels[0]) + 4, height + max(8, height // 3)  # white borders; above each, its caption
+    mosaic = np.full((2 * row, k * cell, 3), 255, np.uint8)
+    fig = Figure(figsize=(max(4.0, k * cell / 40 + 1.2), 2 * row / 40 + 0.9))
+    ax = fig.add_axes((0.14, 0.02, 0.84, 0.82))
+    for r, chosen in enumerate((order[:k], order[::-1][:k])):
+        for c, i in enumerate(chosen):
+            y, x = r * row + row - height, c * cell + 2
+            mosaic[y : y + height, x : x + cell - 4] = np.concatenate(panels[i], axis=1)
+            ax.text(x + (cell - 4) / 2, y - 0.5, captions[i], ha="center", va="bottom", fontsize=6,
+                    color="green" if r == 0 else "red")
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([row - height / 2, 2 * row - height / 2], ["most\naccurate", "least\naccurate"], fontsize=7)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=8)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _outline(pixels: np.ndarray, box, colour) -> np.ndarray:
+    """`pixels` with the box (x_min, y_min, x_max, y_max as fractions of the square image) outlined."""
+    size = pixels.shape[0]
+    x0, y0, x1, y1 = (int(round(min(max(v, 0.0), 1.0) * (size - 1))) for v in box)
+    pixels[y0 : y1 + 1, [x0, x1]] = colour
+    pixels[[y0, y1], x0 : x1 + 1] = colour
+    return pixels
+
+
+def _boxes_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
+              images: torch.Tensor | None) -> Path | None:
+    """Localize: each image with its true box (green) and the predicted one (red); class and IoU above it."""
+    if images is None:
+        return None
+    from trainers.tasks.localize import box_iou  # here: trainers' tasks need not load for the other pictures
+
+    predicted, boxes = outputs[:, :-4].float().argmax(1), outputs[:, -4:].float().sigmoid()
+    truth, iou = targets[:, 0].long(), box_iou(boxes, targets[:, 1:].float())
+    right = predicted == truth
+    panels = [[_outline(_outline(images[i].permute(1, 2, 0).numpy().copy(), targets[i, 1:].tolist(), TRUE_COLOUR),
+                        boxes[i].tolist(), PREDICTED_COLOUR)] for i in range(len(images))]
+    captions = [f"{class_names[truth[i]]}" + ("" if right[i] else f" → {class_names[predicted[i]]}") + f", IoU {iou[i]:.2f}"
+                for i in range(len(images))]
+    return best_and_worst(panels, (iou + right.float()).numpy(), captions, f"{title}: true boxes green, predicted red", path)  # a wrong class ranks below any right one
+
+
+def _overlaid(pixels: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """`pixels` (H x W x 3) with each class's mask (C x H x W, booleans) tinted in its colour."""
+    tinted = pixels.astype(np.float32)
+    for c, mask in enumerate(masks):
+        tinted[mask] = 0.45 * tinted[mask] + 0.55 * np.array(list(MASK_COLOURS.values())[c % len(MASK_COLOURS)])
+    return tinted.astype(np.uint8)
+
+
+def _masks_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
+              images: torch.Tensor | None) -> Path | None:
+    """Segment: each image twice, its true masks and the predicted ones tinted per class; its Dice above it
+    (over its classes' pixels; 1 where neither has any)."""
+    if images is None:
+        return None
+    from trainers.tasks.segment import Segment
+
+    predicted, truth = outputs.float().sigmoid().numpy() >= Segment.threshold, targets.numpy() > 0
+    overlap, sizes = (predicted & truth).sum((1, 2, 3)), predicted.sum((1, 2, 3)) + truth.sum((1, 2, 3))
+    dice = np.where(sizes > 0, 2 * overlap / np.maximum(sizes, 1), 1.0)
+    panels = [[_overlaid(images[i].permute(1, 2, 0).numpy(), masks[i]) for masks in (truth, predicted)] for i in range(len(images))]
+    key = ", ".join(f"{name} {colour}" for name, colour in zip(class_names, list(MASK_COLOURS) * len(class_names)))
+    return best_and_worst(panels, dice, [f"Dice {d:.2f}" for d in dice], f"{title}: true | predicted masks ({key})", path)
+
+
+def _labels_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
+               images: torch.Tensor | None) -> Path | None:
+    """Multilabel: each image with its true and predicted labels above it; accuracy: 1 - the mean distance of
+    the predicted probabilities from the truth."""
+    if images is None:
+        return None
+    from trainers.tasks.multilabel import Multilabel
+
+    probabilities, truth = outputs.float().sigmoid().numpy(), targets.numpy() > 0
+    score = 1 - np.abs(probabilities - truth).mean(1)
+    named = lambda row: ",".join(name for name, on in zip(class_names, row) if on) or "none"  # noqa: E731
+    captions = [f"true {named(truth[i])}, predicted {named(probabilities[i] >= Multilabel.threshold)}" for i in range(len(images))]
+    return best_and_worst([[images[i].permute(1, 2, 0).numpy()] for i in range(len(images))], score, captions,
+                          f"{title}: true and predicted labels", path)
+
 
 def _confusion_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str], title: str, path: Path,
                   images: torch.Tensor | None) -> Path:
@@ -91,7 +190,7 @@ def _examples_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list
 
 
 # a task names the pictures of its predictions (Task.pictures) from these
-DRAWN = {"confusion": _confusion_of, "examples": _examples_of}
+DRAWN = {"confusion": _confusion_of, "examples": _examples_of, "boxes": _boxes_of, "masks": _masks_of, "labels": _labels_of}
 
 
 def of_split(names: tuple[str, ...], split: str, outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str],

@@ -27,6 +27,7 @@ HIT_IOU = 0.5  # a box this close to the true one, with the right class, is a hi
 @dataclass
 class Localize(Task):
     name = "localize"
+    pictures = ("boxes",)  # the most and least accurate test images, drawn (search.review.pictures)
     outputs = ("(N, classes + 4): a logit per class, then x_min, y_min, x_max, y_max whose sigmoids are the box "
                "as fractions of the square input")
     data_format = "a CSV manifest path,label,x_min,y_min,x_max,y_max[,split]: one box per image, in pixels"

@@ -21,6 +21,7 @@ SEVERSTAL = "Severstal's layout: train.csv (ImageId,ClassId,EncodedPixels) and t
 @dataclass
 class Multilabel(Task):
     name = "multilabel"
+    pictures = ("labels",)  # the most and least accurate test images, drawn (search.review.pictures)
     outputs = "(N, classes): a logit per class; a class is present where its sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; the classes with a mask are an image's labels"
     threshold: float = 0.5  # a class is predicted where its probability reaches this

@@ -24,6 +24,7 @@ from trainers.tasks.task import Task
 @dataclass
 class Segment(Task):
     name = "segment"
+    pictures = ("masks",)  # the most and least accurate test images, drawn (search.review.pictures)
     outputs = "(N, classes, size, size): a logit per class and pixel of the square input; masks where the sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; a mask per class"
     threshold: float = 0.5  # a pixel belongs to a class where its probability reaches this
