@@ -81,9 +81,9 @@ class Table:
         return valid[epoch], test[epoch]
 
 
-def replay(table: Table, space, sampler, pruner, trials: int) -> list[dict]:
-    """One search: per trial, its configuration, the epochs it ran, whether it completed, and the best valid
-    and test values of the search so far."""
+def replay(table: Table, space, sampler, pruner, trials: int, study: optuna.Study | None = None) -> list[dict]:
+    """One search (in `study` where given: one that holds imported or queued trials already): per trial, its
+    configuration, the epochs it ran, whether it completed, and the best valid and test values of the search so far."""
     record = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -98,7 +98,8 @@ def replay(table: Table, space, sampler, pruner, trials: int) -> list[dict]:
                 raise optuna.TrialPruned()
         return table.best(i)[0]
 
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study = study or optuna.create_study(direction="maximize")
+    study.sampler, study.pruner = sampler, pruner
     study.optimize(objective, n_trials=trials)
     best = (-1.0, 0.0)
     for r in record:  # the search's best so far counts completed trials only, as Optuna's best_trial does

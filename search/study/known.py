@@ -171,13 +171,18 @@ def history_from(name: str | None, where: Location, space, objectives: list[str]
         theirs, ours = (",".join(o) if o else f"{space.metric} alone" for o in (objectives_of(other), objectives))
         raise DataError(f"--learn-from {name}: that study optimizes {theirs}, this one {ours}: learn from a study of "
                         f"the same objectives")
-    finished = [t for t in other.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                if record.IMPORTED not in t.user_attrs]
-    if not finished:
+    history = imported(other)
+    if not history:
         raise DataError(f"--learn-from {name}: that study has no finished trial to learn from")
+    return history
+
+
+def imported(other: optuna.Study) -> list[FrozenTrial]:
+    """`other`'s own finished trials, copied for another study and marked imported."""
     return [optuna.trial.create_trial(state=t.state, values=t.values, params=t.params, distributions=t.distributions,
                                       intermediate_values=t.intermediate_values, constraints=t.constraints or None,
-                                      user_attrs={record.IMPORTED: f"study {name} trial {t.number}"}) for t in finished]
+                                      user_attrs={record.IMPORTED: f"study {other.study_name} trial {t.number}"})
+            for t in record.own_trials(other, (TrialState.COMPLETE, TrialState.PRUNED))]
 
 
 def learn(study: optuna.Study, history: list[FrozenTrial]) -> None:
