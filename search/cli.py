@@ -345,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore")
     options = vars(parser().parse_args(argv))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    function, _ = options.pop("function"), options.pop("command")
-    return exit_code(lambda: function(**options))
+    function, command = options.pop("function"), options.pop("command")
+    return exit_code(lambda: function(**options), continues=command in ("run", "worker"))
 
 
 if __name__ == "__main__":

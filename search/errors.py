@@ -37,10 +37,11 @@ def _terminated(signum, frame):
     raise Terminated()
 
 
-def exit_code(command: Callable[[], object]) -> int:
+def exit_code(command: Callable[[], object], continues: bool = False) -> int:
     """Run a command and say how it ended: 0 done, 1 the search failed (trials kept failing), 2 bad input,
     3 the storage was lost, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM; each failure as one line on
-    stderr, never a traceback."""
+    stderr, never a traceback. A command that `continues` a study (run) says how to go on after a stop."""
+    again = "; run the same command again to continue the study" if continues else ""
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         command()
@@ -53,10 +54,10 @@ def exit_code(command: Callable[[], object]) -> int:
         print(f"hpsearch: {err}", file=sys.stderr)
         return err.code
     except Terminated:
-        print("\nhpsearch: stopped by SIGTERM; run the same command again to continue the study", file=sys.stderr)
+        print(f"\nhpsearch: stopped by SIGTERM{again}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("\nhpsearch: interrupted; run the same command again to continue the study", file=sys.stderr)
+        print(f"\nhpsearch: interrupted{again}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hpsearch spaces | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no error at exit either
