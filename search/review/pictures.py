@@ -136,14 +136,15 @@ def _boxes_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list[st
                         boxes[i].tolist(), PREDICTED_COLOUR)] for i in range(len(images))]
     captions = [f"{class_names[truth[i]]}" + ("" if right[i] else f" → {class_names[predicted[i]]}") + f", IoU {iou[i]:.2f}"
                 for i in range(len(images))]
-    return best_and_worst(panels, (iou + right.float()).numpy(), captions, f"{title}: true boxes green, predicted red", path)  # a wrong class ranks below any right one
+    score = (iou + right.float()).numpy()  # a wrong class ranks below any right one
+    return best_and_worst(panels, score, captions, f"{title}: true boxes green, predicted red", path)
 
 
 def _overlaid(pixels: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """`pixels` (H x W x 3) with each class's mask (C x H x W, booleans) tinted in its colour."""
-    tinted = pixels.astype(np.float32)
+    tinted, colours = pixels.astype(np.float32), np.array(list(MASK_COLOURS.values()), np.float32)
     for c, mask in enumerate(masks):
-        tinted[mask] = 0.45 * tinted[mask] + 0.55 * np.array(list(MASK_COLOURS.values())[c % len(MASK_COLOURS)])
+        tinted[mask] = 0.45 * tinted[mask] + 0.55 * colours[c % len(colours)]
     return tinted.astype(np.uint8)
 
 

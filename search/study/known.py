@@ -31,7 +31,7 @@ DEFAULT = "the space's default"
 @dataclass(frozen=True)
 class Known:
     params: dict
-    source: str  # recorded on its trial (record.ENQUEUED): "the space's default", "sets.csv row 2", "study v1 trial 7"
+    source: str  # recorded on its trial (record.ENQUEUED): "the space's default", "sets.csv line 2", "study v1 trial 7"
 
 
 def known_configurations(space, enqueue: str | None, top: int, study_is_new: bool, default_first: bool,
