@@ -133,7 +133,11 @@ RUN = [
     flag("--learn-from", metavar="STUDY", help="a study of the same space whose finished trials this study's sampler starts "
                                                 "from, without training them again; imported, never counted as this "
                                                 "study's trials nor chosen as its best"),
-    flag("--from-storage", metavar="URL", help="the storage of the studies --enqueue and --learn-from name (default: --storage)"),
+    flag("--from", dest="from_model", metavar="STUDY[:TRIAL]",
+         help="every trial starts from that study's best model (or trial TRIAL's, one with kept weights), with its "
+              "architecture and image preparation, on the same images; the space's fine-tuning search chooses the rest"),
+    flag("--from-storage", metavar="URL", help="the storage of the studies --from, --enqueue and --learn-from name "
+                                               "(default: --storage)"),
     flag("--no-default-first", action="store_true", help="a new study does not run the space's default configuration "
                                                          "first (`hpsearch spaces` shows it)"),
     flag("--heartbeat", type=at_least_one(int), default=HEARTBEAT,

@@ -37,6 +37,7 @@ NO_BETTER_THAN_CHANCE = "no_better_than_chance"
 WEIGHTS_ARTIFACT = "weights_artifact"  # the artifact ids of its model.safetensors and model.json
 MODEL_ARTIFACT = "model_artifact"
 ENQUEUED = "enqueued"  # where its parameters came from when they were known before it ran (search.study.known)
+START_METRICS = "start_metrics"  # the valid metrics of the model it started from, before its first epoch (--from)
 IMPORTED = "imported_from"  # "study v1 trial 7": another study's trial, history for the sampler (--learn-from), never one of ours
 
 # What a trial's system attributes hold: ours, and Optuna's own retry records
@@ -156,6 +157,7 @@ KEEP = "keep"  # the weights of this many best trials are kept
 BEST_EVALUATION = "best_evaluation"  # {"trial", "params", "table"}: the best trial tested once on train/valid/test
 METRIC = "metric"  # the valid metric its trials' values are (the first objective of several)
 MEASURED = "costs_"  # + an architecture's digest: its costs, measured once for the whole study (search.study.objective)
+STARTED_FROM = "started_from"  # {"study", "trial", "storage", "model", "valid"}: the model its trials start from (--from)
 ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
 
 
@@ -174,13 +176,14 @@ class StudyRecord:
     best_evaluation: dict | None = None
     ensemble: dict | None = None
     metric: str | None = None
+    started_from: dict | None = None
 
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
         attrs = study if isinstance(study, dict) else study.user_attrs
         plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS: "epochs", TRIALS_WANTED: "trials_wanted",
                  HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
-                 METRIC: "metric"}
+                 METRIC: "metric", STARTED_FROM: "started_from"}
         return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
 
 

@@ -16,6 +16,18 @@ def suggest(trial) -> dict:
     }
 
 
+def fine_tune(trial) -> dict:
+    """Seed 003's later versions: the last version's winner, its last blocks unfrozen (two in version 2, one
+    more in each after), a lower learning rate, the box loss weighed more."""
+    return {
+        "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64]),
+        "lr": trial.suggest_float("lr", 1e-5, 1e-3, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-3, log=True),
+        "box_weight": trial.suggest_float("box_weight", 30, 3000, log=True),
+        "trainable_blocks": trial.suggest_int("trainable_blocks", 1, 6),
+    }
+
+
 register(
     Space(
         name="localize",
@@ -32,5 +44,6 @@ register(
         fixed={"schedule": "plateau", "patience": 5},
         pruner="halving",
         pruner_options={"min_resource": 3},
+        fine_tune=fine_tune,
     )
 )

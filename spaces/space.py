@@ -38,6 +38,10 @@ class Space:
     # the configuration to try first in a new study (suggest's parameter names and values): the one its seed
     # started from, unless the user says --no-default-first
     default: dict = field(default_factory=dict)
+    # what a study that starts from an earlier study's model searches (--from): how many of the last blocks train
+    # (trainable_blocks), a learning rate fitted to fine-tuning...; never the model, which is the earlier one's.
+    # None: suggest, with the model fixed to the earlier one's
+    fine_tune: Callable[[Any], dict] | None = None
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:

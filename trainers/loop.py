@@ -67,7 +67,8 @@ class TrainConfig:
     patience: int | None = None  # stop when the valid metric has not improved for this many epochs
     pretrained: bool = False
     weights: str | None = None  # local file or folder of pretrained weights
-    trainable_blocks: int | None = None  # with pretrained weights: how many of the last blocks train
+    trainable_blocks: int | None = None  # starting trained (ImageNet's weights, or start_weights): how many of the last blocks train
+    start_weights: str | None = None  # a trained model of this architecture to start from (a .safetensors file)
     hidden: tuple[int, ...] = ()  # hidden layer widths of the head
     augment: Augment = field(default_factory=Augment)
     seed: int = 0
@@ -75,7 +76,12 @@ class TrainConfig:
 
     @property
     def starts_pretrained(self) -> bool:
+        """Normalised as ImageNet's images were: a timm model from ImageNet weights, or fine-tuned from such a model."""
         return self.pretrained and not is_ours(self.model)
+
+    @property
+    def starts_trained(self) -> bool:
+        return self.starts_pretrained or self.start_weights is not None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -147,13 +153,10 @@ def train(
     valid_targets = data.targets[valid_rows].cpu()
     history, best_epoch, best_state, best_outputs, best_ms = [], 0, None, None, 0.0
     if resume:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if scheduler:
-            scheduler.load_state_dict(resume["scheduler"])
-        _set_rng_state(resume["rng"], gen)
+        _restore(resume, model, optimizer, scheduler, gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
         best_ms = resume.get("best_ms", 0.0)
+    start = resume.get("start") if resume else _start_metrics(model, config, data, task, report)
     epochs = range(len(history) + 1, config.epochs + 1)
     hidden = None if progress else True  # None: a bar on a terminal only, never in a log
     for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=hidden):
@@ -176,11 +179,22 @@ def train(
             checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(gen),
                         "scheduler": scheduler.state_dict() if scheduler else None,
                         "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs,
-                        "best_ms": best_ms})
+                        "best_ms": best_ms, "start": start})
         if report:
             report(epoch, metrics)
     trainable_params, total_params = count_parameters(model)
     return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs, best_ms)
+
+
+def _start_metrics(model, config: TrainConfig, data: TrainData, task: Task, report) -> dict[str, float] | None:
+    """A model that starts from trained weights, evaluated on the valid split before its first epoch and
+    reported as step 0: its curve starts where the model it came from ended."""
+    if config.start_weights is None or report is None:
+        return None
+    rows = data.splits["valid"]
+    start = {f"valid_{k}": v for k, v in task.metrics(predict(model, config, data, rows), data.targets[rows].cpu()).items()}
+    report(0, start)
+    return start
 
 
 def pick_device(name: str) -> torch.device:
@@ -204,6 +218,15 @@ def gpu_of(device: torch.device) -> dict[str, str]:
     return {"index": machine_index(device.index or 0), "name": torch.cuda.get_device_name(device)}
 
 
+def _restore(resume: dict, model, optimizer, scheduler, gen: torch.Generator) -> None:
+    """Model, optimizer, schedule and random streams as a checkpoint left them."""
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    if scheduler:
+        scheduler.load_state_dict(resume["scheduler"])
+    _set_rng_state(resume["rng"], gen)
+
+
 def _rng_state(gen: torch.Generator) -> dict:
     return {"torch": torch.get_rng_state(), "generator": gen.get_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
@@ -217,14 +240,18 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 
 def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Module:
+    """The configured network: from ImageNet's weights, from `start_weights` (then not ImageNet's: they are
+    in those), or from scratch; where it starts trained, only its last `trainable_blocks` blocks train."""
     model = task.create_model(
         config.model,
         task.num_outputs(data.class_names),
-        pretrained=config.pretrained,
+        pretrained=config.pretrained and config.start_weights is None,
         weights=config.weights,
-        trainable_blocks=config.trainable_blocks,
+        trainable_blocks=config.trainable_blocks if config.starts_trained else None,
         hidden=config.hidden,
     )
+    if config.start_weights is not None:
+        model.load_state_dict(load_weights(Path(config.start_weights)))
     model.to(data.device)
     if data.device.type == "cuda":
         model.to(memory_format=torch.channels_last)

@@ -18,7 +18,9 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
         columns = list(history[0])
         lines += [f"| {attrs.get(record.UNIT, 'epoch')} | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
                   "| ---: |" + " ---: |" * len(columns)]
-        best = attrs.get(record.BEST_EPOCH)
+        best, start = attrs.get(record.BEST_EPOCH), attrs.get(record.START_METRICS)
+        if start:  # the model it started from (--from), before its first epoch
+            lines.append("| 0 (start) | " + " | ".join(f"{start[c]:.4f}" if c in start else "" for c in columns) + " |")
         for epoch, metrics in enumerate(history, 1):
             mark = " (best)" if epoch == best else ""
             lines.append(f"| {epoch}{mark} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")

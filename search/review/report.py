@@ -45,6 +45,7 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
     (named by id there), or, with `out`, copied into that folder under its own name."""
     best = best_trial(study)
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {metric_of(best):.4f}"]
+    lines += lineage_line(StudyRecord.read(study))
     if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):
         lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
                      f"{best.user_attrs[record.CHANCE_LEVEL]:.4f}; look at the data, the learning-rate range and the trials' notes")
@@ -69,6 +70,15 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
         lines.append(format_table(evaluation["table"]))
     lines += ensemble_line(study, best)
     return "\n".join(lines)
+
+
+def lineage_line(recorded: StudyRecord) -> list[str]:
+    """Where every trial of a study that fine-tunes an earlier model (--from) started."""
+    start = recorded.started_from
+    if not start:
+        return []
+    return [f"  every trial started from study {start['study']!r} trial {start['trial']} ({start['model']}, valid "
+            f"{recorded.metric or 'metric'} {start['valid']:.4f} there) in {start['storage']}"]
 
 
 def ensemble_line(study: optuna.Study, best: FrozenTrial) -> list[str]:
@@ -186,21 +196,24 @@ def spaces_table() -> str:
                   f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}; "
                   f"{space.sampler} sampler, {pruner}",
                   f"{'':23s} {describe_space(space)}"]
+        if space.fine_tune:
+            lines.append(f"{'':23s} fine-tuning an earlier model (--from): {describe_space(space, space.fine_tune)}")
         if space.default:
             lines.append(f"{'':23s} first in a new study: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                                                          for k, v in space.default.items()))
     return "\n".join(lines)
 
 
-def space_distributions(space) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The hyperparameters a space searches, read from its own suggest() on a throwaway trial."""
+def space_distributions(space, suggest=None) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The hyperparameters a space searches (with `suggest`: another of its searches), read from its suggest()
+    on a throwaway trial."""
     trial = optuna.create_study().ask()
-    space.suggest(trial)
+    (suggest or space.suggest)(trial)
     return trial.distributions
 
 
-def describe_space(space) -> str:
-    return "; ".join(f"{name}: {describe_distribution(d)}" for name, d in space_distributions(space).items())
+def describe_space(space, suggest=None) -> str:
+    return "; ".join(f"{name}: {describe_distribution(d)}" for name, d in space_distributions(space, suggest).items())
 
 
 def describe_distribution(d) -> str:

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 from search import objectives
 from search.record import DataRecord
 from search.review.report import skipped_summary, space_distributions
+from search.study.lineage import Start
 from search.study.objective import failure_reason, make_config
 from search.study.options import RunOptions
 from search.study.registry import PRUNERS, SAMPLERS
@@ -23,12 +24,15 @@ NEW_STUDY = "start a new study on these with --new-study NAME"
 
 def check_space(space: Space, options: dict) -> None:
     """A space's own mistakes (a failing suggest(), options no trainer knows) stop the run before any work."""
-    trial = optuna.create_study().ask()
-    try:
-        params = space.suggest(trial)
-    except Exception as err:
-        raise ValueError(f"space {space.name!r}: its suggest() fails ({failure_reason(err)}): fix the space") from err
-    make_config(space, params, **options)
+    params = {}
+    for name, suggest in (("suggest", space.suggest), ("fine_tune", space.fine_tune)):
+        if suggest is None:
+            continue
+        try:  # fine_tune's choices beside suggest's (it never chooses the model: an earlier study's is fine-tuned)
+            params |= suggest(optuna.create_study().ask())
+        except Exception as err:
+            raise ValueError(f"space {space.name!r}: its {name}() fails ({failure_reason(err)}): fix the space") from err
+        make_config(space, params, **options)
     for registry, name in ((SAMPLERS, space.sampler), (PRUNERS, space.pruner)):
         try:
             registry.get(name)
@@ -36,21 +40,32 @@ def check_space(space: Space, options: dict) -> None:
             raise ValueError(f"space {space.name!r}: {err}") from None
 
 
-def checked_data(opts: RunOptions, recorded: DataRecord | None, store) -> Prepared:
-    """Find, check and decode the data: other images than the study's are refused before decoding."""
+def checked_data(opts: RunOptions, recorded: DataRecord | None, store, start: Start | None = None) -> Prepared:
+    """Find, check and decode the data: other images than the study's are refused before decoding; a new
+    study that starts from an earlier model (`start`) must have that model's images and split: its valid and
+    test images would otherwise be ones it was trained on."""
     space, source = opts.space, opts.data or opts.space.data
-    if space.pretrained if opts.pretrained is None else opts.pretrained:
+    if start is None and (space.pretrained if opts.pretrained is None else opts.pretrained):
         check_weights(space, opts.weights)
+    if start and (opts.seed, tuple(space.split)) != (start.data.seed, tuple(start.data.split)):
+        raise DataError(f"--from {start.study}: study {start.study!r} split its images with --seed {start.data.seed} into "
+                        f"{start.data.split}: run with the same seed and split, or its model's valid and test images "
+                        f"would be ones it trained on")
     found = discover(resolve_source(source))
-    where = f"study {opts.study_name!r}"
+    where, remedy = f"study {opts.study_name!r}", "keep the same --seed and split, or start a new study with --new-study NAME"
     if recorded:
         recorded.check(found, f"{where} was run on other images than {source} now holds",
                        f"use the study's images (at any path), or {NEW_STUDY}", store)
+    elif start:
+        recorded, store, where = start.data, start.store, f"--from {start.study}: study {start.study!r}"
+        remedy = f"run with --seed {start.data.seed}, as it was, and the same split"
+        recorded.check(found, f"{where} trained its model on other images than {source} now holds",
+                       "give its images with --data (at any path)", store)
     prepared = prepare(found, space.image_size, space.resize, space.split, opts.seed, progress=opts.progress, crop=space.crop)
     for line in skipped_summary(prepared.decoded.skipped):
         tqdm.write(line)
     if recorded:
-        recorded.check_split(prepared.split_digest, where, "keep the same --seed and split, or start a new study with --new-study NAME")
+        recorded.check_split(prepared.split_digest, where, remedy)
     return prepared
 
 

@@ -43,7 +43,7 @@ def known_configurations(space, enqueue: str | None, top: int, study_is_new: boo
     if enqueue and Path(enqueue).is_file():
         known += [Known(checked(space, params, f"--enqueue {source}"), source) for params, source in _read_sets(Path(enqueue))]
     elif enqueue:
-        study = _other_study(enqueue, where)
+        study = other_study(enqueue, where)
         best = ranked(study)[:top]
         if not best:
             raise DataError(f"--enqueue {enqueue}: study {enqueue!r} has no completed trial to take parameters from")
@@ -148,7 +148,7 @@ def _read_sets(path: Path) -> list[tuple[dict, str]]:
     return sets
 
 
-def _other_study(name: str, where: Location, flag: str = "--enqueue") -> optuna.Study:
+def other_study(name: str, where: Location, flag: str = "--enqueue") -> optuna.Study:
     try:
         return load_study(where, name, need_complete=False)
     except DataError as err:
@@ -162,7 +162,7 @@ def history_from(name: str | None, where: Location, space, objectives: list[str]
     Refused where that study searched another space or other objectives: its values would mean other things."""
     if not name:
         return []
-    other = _other_study(name, where, "--learn-from")
+    other = other_study(name, where, "--learn-from")
     searched = other.user_attrs.get(record.SPACE)
     if searched != space.name:
         raise DataError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "

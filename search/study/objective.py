@@ -76,18 +76,19 @@ def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: 
     return TrainConfig(**{k: v for k, v in values.items() if k in fields}), task
 
 
-def model_card(space: Space, config: TrainConfig, task: Task, data: TrainData) -> dict:
-    """Everything needed to rebuild the model and feed it images."""
+def model_card(space: Space, config: TrainConfig, task: Task, data: TrainData, started_from: dict | None = None) -> dict:
+    """Everything needed to rebuild the model and feed it images, and the model it was fine-tuned from."""
     return {
         "space": space.name,
         "task": space.task,
         "task_options": dataclasses.asdict(task),
-        "config": {k: v for k, v in dataclasses.asdict(config).items() if k != "augment"},
+        "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("augment", "start_weights")},
         "class_names": data.class_names,
         "image_size": int(data.images.shape[-1]),
         "resize": space.resize,
         "crop": space.crop,  # cut before resizing: left, top, right, bottom fractions
         "normalize": "imagenet" if config.starts_pretrained else {"mean": data.mean, "std": data.std},
+        **({"started_from": started_from} if started_from else {}),
     }
 
 
@@ -118,6 +119,11 @@ class Reports:
     def __call__(self, step: int, metrics: dict[str, float]) -> None:
         if self.before:
             self.before(self.trial)
+        if step == 0:  # a model that started trained, before its first epoch: where its curve starts, not an epoch
+            self.trial.set_user_attr(record.START_METRICS, metrics)
+            if self.to_optuna:
+                self.trial.report(metrics[f"valid_{self.metric}"], 0)
+            return
         self.history.append(metrics)
         key = f"valid_{self.metric}"
         if self.unit == "fold":  # one-vs-rest: the mean of its folds
@@ -139,11 +145,12 @@ class Objective:
 
     def __init__(self, space: Space, data: TrainData, store, *, epochs=None, progress=True, wanted=None, keep=KEEP,
                  checkpoint_every: float = CHECKPOINT_EVERY, cost_device: str | None = None, limits=CostLimits(),
-                 objectives: list[str] | None = None, **options):
+                 objectives: list[str] | None = None, started_from: dict | None = None, **options):
         self.space, self.data, self.store = space, data, store
         self.epochs, self.progress, self.wanted, self.keep, self.options = epochs, progress, wanted, keep, options
         self.checkpoint_every, self.limits = checkpoint_every, limits
         self.objectives = objectives  # a multi-objective study's (search.objectives); None: the space's metric alone
+        self.started_from = started_from  # the earlier model every trial starts from (search.study.lineage), for its card
         self.cost_device = torch.device(cost_device) if cost_device else data.device
         self.measured: dict[str, dict] = {}  # costs by architecture, as the study keeps them
         self.current: int | None = None  # the number of the trial this worker runs, or ran last
@@ -225,8 +232,9 @@ class Objective:
         self._share_cores(trial)
         if resume:  # a retry: the pruner and the dashboard see the epochs done before the crash
             trial.set_user_attr(record.RESUMED_FROM_EPOCH, resume["epoch"])
-            for epoch, metrics in enumerate(resume["history"], 1):
-                reports(epoch, metrics)
+            start = [(0, resume["start"])] if resume.get("start") else []
+            for step, metrics in start + list(enumerate(resume["history"], 1)):
+                reports(step, metrics)
         save = every(self.checkpoint_every, lambda state: save_checkpoint(self.store, checkpoint, state)) if checkpoint else None
         metric = self.space.metric
         result = fit(config, self.data, task, metric, reports, self.progress, checkpoint=save, resume=resume)
@@ -313,7 +321,7 @@ class Objective:
 
     def _test_pictures(self, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> list[Path]:
         """The best epoch's model on the test split, drawn as its task's pictures (with its images)."""
-        model = build_model(dataclasses.replace(config, pretrained=False), self.data, task)
+        model = build_model(dataclasses.replace(config, pretrained=False, start_weights=None), self.data, task)
         model.load_state_dict(result.state_dict)
         rows = self.data.splits["test"]
         outputs, truth = predict(model, config, self.data, rows), self.data.targets[rows].cpu()
@@ -324,6 +332,6 @@ class Objective:
     def _save_model(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult, folder: Path) -> None:
         weights, card = folder / "model.safetensors", folder / "model.json"
         save_weights(result.state_dict, weights)
-        card.write_text(json.dumps(model_card(self.space, config, task, self.data), indent=2))
+        card.write_text(json.dumps(model_card(self.space, config, task, self.data, self.started_from), indent=2))
         for key, path in ((record.WEIGHTS_ARTIFACT, weights), (record.MODEL_ARTIFACT, card)):
             trial.set_user_attr(key, upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial))

@@ -63,7 +63,8 @@ class RunOptions:
     enqueue: str | None = None  # a file of parameter sets, or a study whose best ones run first (search.study.known)
     enqueue_top: int = ENQUEUE_TOP
     learn_from: str | None = None  # a study of the same space whose finished trials are the sampler's history
-    from_storage: str | None = None  # where the studies --enqueue and --learn-from name live (None: --storage)
+    from_model: str | None = field(default=None, metadata=_flag("--from"))  # STUDY[:TRIAL]: every trial starts from its model
+    from_storage: str | None = None  # where the studies --from, --enqueue and --learn-from name live (None: --storage)
     no_default_first: bool = False  # True: a new study does not try the space's default configuration first
     worker: int = field(default=0, metadata=_flag(None))  # > 0: a --jobs worker, which only searches
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
 from search.study.known import Prior, history_from, known_configurations
+from search.study.lineage import Start, starting_model
 from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
 from search.study.resume import (
     FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough, taken_over,
@@ -50,8 +52,6 @@ def run(opts: RunOptions) -> dict | None:
     device = torch.device("cuda", gpus[0]) if gpus else device  # this process is worker 0
     if opts.cost_device == "cuda" and not torch.cuda.is_available():
         raise DataError("--cost-device cuda: no CUDA device is available here; measure on the CPU with --cost-device cpu")
-    options = {"pretrained": opts.pretrained, "weights": opts.weights}
-    check_space(opts.space, options)
     where = opts.location
     where.check_folder()
     heartbeat = None if where.journal else opts.heartbeat  # journals keep none
@@ -63,20 +63,28 @@ def run(opts: RunOptions) -> dict | None:
     attrs = existing.user_attrs if existing else {}
     if exists and opts.new_study:
         raise DataError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
+    others = Location(opts.from_storage) if opts.from_storage else where  # where --from, --enqueue and --learn-from find studies
+    start = started(opts, others, existing)
+    options = start.options if start else {"pretrained": opts.pretrained, "weights": opts.weights}
+    if start:
+        opts = dataclasses.replace(opts, space=start.space(opts.space))
+    check_space(opts.space, options)
     choices = search_choices(opts, StudyRecord.read(attrs).search or {})
-    others = Location(opts.from_storage) if opts.from_storage else where  # where --enqueue and --learn-from find studies
     asked = [n.strip() for n in opts.objectives.split(",")] if opts.objectives else None
     prior = Prior() if opts.worker else Prior(  # the main process gives it, before any worker starts
         history_from(opts.learn_from, others, opts.space, asked or (objectives.objectives_of(existing) if existing else None)),
         known_configurations(opts.space, opts.enqueue, opts.enqueue_top, default_first=not opts.no_default_first, where=others,
                              study_is_new=not (existing and existing.get_trials(deepcopy=False))))
-    prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False))  # before the study
+    if start and any(k.params.get("model", start.architecture["model"]) != start.architecture["model"] for k in prior.known):
+        raise DataError(f"--enqueue with --from: a set names another model than {start.architecture['model']!r}, "
+                        f"which every trial starts from; leave the model out of the sets")
+    prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False), start)  # before the study
     names = checked_objectives(opts, existing, prepared)
     store = where.artifact_store()
     storage = storage or where.open(heartbeat, opts.storage_wait, retry)
     try:
         data = to_device(prepared, get_task(opts.space.task), device)
-        return _search(opts, choices, names, prior, storage, heartbeat, store, prepared, data, options, gpus)
+        return _search(opts, choices, names, prior, storage, heartbeat, store, prepared, data, options, gpus, start)
     except Exception:
         if getattr(storage, "lost", False):  # whatever failed after the storage went away (Optuna's own clean-up too)
             raise StorageLost(storage.lost_message) from None
@@ -84,7 +92,7 @@ def run(opts: RunOptions) -> dict | None:
 
 
 def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Prior, storage, heartbeat: int | None, store,
-            prepared: Prepared, data: TrainData, options: dict, gpus: list[int] | None) -> dict | None:
+            prepared: Prepared, data: TrainData, options: dict, gpus: list[int] | None, start: Start | None) -> dict | None:
     space, epochs = opts.space, opts.epochs or opts.space.epochs
     pruner_options = space.pruner_options if choices["pruner"] == space.pruner else {}
     if names:  # Optuna's pruners take one objective: a study of several runs every trial to its end
@@ -98,6 +106,8 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
     record.record_run(study, search=choices, epochs=epochs, trials_wanted=opts.trials, heartbeat=opts.heartbeat, keep=opts.keep,
                       metric=space.metric)
     recorded = StudyRecord.read(study).data or _record_data(study, prepared, data, opts, store)
+    if start and not StudyRecord.read(study).started_from:
+        study.set_user_attr(record.STARTED_FROM, start.lineage)
     if not opts.worker:
         if names:
             tqdm.write(f"study {study.study_name!r} optimizes {', '.join(f'{n} ({objectives.direction(n)})' for n in names)} "
@@ -112,7 +122,7 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
     prior.give(study)
     workers = start_workers(opts, gpus)  # they find the data decoded in the cache
     try:
-        failures = _trials(study, opts, choices, names, data, store, heartbeat, options)
+        failures = _trials(study, opts, choices, names, data, store, heartbeat, options, start)
     except BaseException:  # Ctrl-C, SIGTERM, a lost storage: the workers stop too, their trials ready to resume
         stop_workers(workers)
         raise
@@ -127,13 +137,14 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
 
 
 def _trials(study: optuna.Study, opts: RunOptions, choices: dict, names: list[str] | None, data: TrainData, store,
-            heartbeat: int | None, options: dict) -> FailureStreak:
+            heartbeat: int | None, options: dict, start: Start | None) -> FailureStreak:
     """This process's trials, until the study has its trials or too many fail in a row."""
-    study.sampler = make_sampler(choices["sampler"], opts.seed)
+    sampler = make_sampler(choices["sampler"], opts.seed)
+    study.sampler = start.sampler(sampler) if start else sampler
     objective = Objective(opts.space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials,
                           keep=opts.keep, checkpoint_every=opts.checkpoint_every,
                           cost_device=opts.cost_device, limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb),
-                          objectives=names, **options)
+                          objectives=names, started_from=start.lineage if start else None, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
@@ -146,6 +157,18 @@ def _trials(study: optuna.Study, opts: RunOptions, choices: dict, names: list[st
         while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
             _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
     return failures
+
+
+def started(opts: RunOptions, others: Location, existing: optuna.Study | None) -> Start | None:
+    """The earlier model every trial starts from (--from), where there is one; checked before any work."""
+    if opts.from_model and (opts.pretrained or opts.weights):
+        raise DataError(f"--from {opts.from_model} with --pretrained or --weights: every trial starts from that study's "
+                        f"model, not from ImageNet's weights; leave them out")
+    recorded = StudyRecord.read(existing).started_from if existing else None
+    if opts.from_model and existing and not recorded and existing.get_trials(deepcopy=False):
+        raise DataError(f"--from {opts.from_model}: study {opts.study_name!r} has trials that started from scratch; "
+                        f"start a new study with --new-study NAME")
+    return starting_model(opts.from_model, others, opts.space, opts.study_name, recorded)
 
 
 def _record_data(study: optuna.Study, prepared: Prepared, data: TrainData, opts: RunOptions, store) -> DataRecord:

@@ -74,14 +74,15 @@ def create_model(
 
     pretrained: for timm models, load ImageNet weights from `weights` (a file, or a folder holding `<name>.safetensors`,
     `<name>.pth` or `<name>/model.safetensors`) or else timm's own loading (its local cache when offline).
-    trainable_blocks: with pretrained weights, freeze all but the last N of timm's blocks; the head always trains.
+    trainable_blocks: freeze all but the backbone's last N blocks (for a model that starts trained: the caller
+    says so by giving N); the head always trains.
     """
     if is_ours(name) or not timm.is_model(name):  # ours (and unknown names, which MODELS refuses in one line)
-        backbone = MODELS.get(name)()  # no ImageNet weights: ours always start from scratch
+        backbone = MODELS.get(name)()  # no ImageNet weights: ours start from scratch, or from weights of their own
     else:
         backbone = _timm_backbone(name, pretrained, weights)
-        if pretrained and trainable_blocks is not None:
-            freeze_all_but_last(backbone, trainable_blocks)
+    if trainable_blocks is not None:
+        freeze_all_but_last(backbone, trainable_blocks)
     return Classifier(_spatial(name, backbone) if spatial else backbone, num_outputs, hidden)
 
 
@@ -120,11 +121,26 @@ def find_weights_file(name: str, weights: str | Path) -> Path:
 
 
 def freeze_all_but_last(backbone: nn.Module, n: int) -> None:
-    """Freeze every parameter except those of timm's last `n` blocks (its fine-grained groups)."""
-    groups = list(group_parameters(backbone, backbone.group_matcher(coarse=False)).values())
+    """Freeze every parameter except those of the last `n` blocks."""
+    groups = blocks(backbone)
     trainable = {p for names in groups[len(groups) - n :] for p in names} if n > 0 else set()
     for pname, param in backbone.named_parameters():
         param.requires_grad = pname in trainable
+
+
+def blocks(backbone: nn.Module) -> list[list[str]]:
+    """A backbone's blocks, first to last, as lists of parameter names: timm's fine-grained groups; for ours,
+    each convolution with the layers after it up to the next one (a convolution and its batch norm)."""
+    if hasattr(backbone, "group_matcher"):
+        return list(group_parameters(backbone, backbone.group_matcher(coarse=False)).values())
+    groups: list[list[str]] = []
+    for prefix, module in backbone.named_modules():
+        own = [f"{prefix}.{p}" if prefix else p for p, _ in module.named_parameters(recurse=False)]
+        if isinstance(module, nn.Conv2d) or (own and not groups):
+            groups.append([])
+        if own:
+            groups[-1] += own
+    return [g for g in groups if g]
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:
