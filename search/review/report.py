@@ -111,6 +111,7 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     imported = len(study.get_trials(deepcopy=False)) - len(trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
              + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
+    lines += [line.strip() for line in lineage_line(recorded)]
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")
