@@ -18,7 +18,7 @@ from search.storage import Location
 from search.winner.models import has_weights
 from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
 from search.winner.pick import pick
-from trainers.costs import CPU_THREADS, SERVING_BATCH, CostLimits, measure
+from trainers.costs import CPU_THREADS, SERVING_BATCH, CostLimits, Costs, measure, measure_once
 
 LIMITED_SPACE = '''
 from spaces import Space, register
@@ -44,6 +44,18 @@ def test_a_model_costs_what_its_layers_count():
     limits = CostLimits(params=100, mb=1.0)
     assert limits.constraints(costs) == {"params": 145, "mb": costs.mb - 1.0}
     assert limits.over(costs) == "params 245 > 100" and not CostLimits()
+
+
+def test_a_machine_measures_a_model_once_and_keeps_its_figures(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPSEARCH_CACHE", str(tmp_path))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    first = measure_once(model, (8, 8), torch.device("cpu"))
+    (kept,) = (tmp_path / "costs").glob("*.json")
+    assert json.loads(kept.read_text()) == first.as_record()
+    kept.write_text(json.dumps(first.as_record() | {"ms": 123.0}))  # what the machine keeps is what it gives
+    assert measure_once(model, (8, 8), torch.device("cpu")) == Costs(**first.as_record() | {"ms": 123.0})
+    measure_once(model, (12, 12), torch.device("cpu"))  # another size is another figure
+    assert len(list((tmp_path / "costs").glob("*.json"))) == 2
 
 TRADE_OFF_SPACE = '''
 from spaces import Space, register

@@ -5,23 +5,33 @@ model before it trains (and skips training where a limit cannot be met)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
+import socket
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from trainers.digests import cache_root
 from trainers.loop import autocast
 
 SERVING_BATCH = 32  # the batch the throughput is measured at
 WARMUP = 3  # calls before timing: the first ones allocate and pick kernels
-RUNS = 10  # timed runs, each of enough calls to last MIN_RUN_S; the fastest is kept
-MIN_RUN_S = 0.05
+# Latency: the fastest of RUNS timed runs, each of enough calls to last MIN_RUN_S, so 6 s in all. The 2-core
+# machine's speed changes for seconds at a time (one model timed in runs of 2 s: fastest 2.71 to 3.30 ms);
+# over 0.5 s (10 runs of 0.05 s) one model measured twice differed by up to 27%, over 6 s by at most 9%
+# (benchmarks/costs.py, figures in the README's "Measured"). Throughput, which limits and objectives use
+# less, keeps the shorter measurement.
+RUNS, MIN_RUN_S = 60, 0.1
+THROUGHPUT_RUNS, THROUGHPUT_RUN_S = 10, 0.05
 WARMUP_S = 0.25  # calls for this long first: the first model a process measures ran up to 1.7x slow after 3 calls
 # On the CPU, one thread, timed by its own CPU time (time.thread_time): the figure a core spends on an image,
 # whatever else the machine runs. Timed by the wall clock with torch's threads, one model measured twice in
-# one run differed by up to 38% on the 2-core machine (the machine's speed changes over seconds: one model
-# instance timed 4 times in a row took 1.19 to 2.03 ms); see the README's "Measured" for the figure now.
+# one run differed by up to 38%.
 CPU_THREADS = 1
 
 
@@ -70,8 +80,8 @@ def flops_per_image(model: torch.nn.Module, image: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def _seconds_per_call(call, device: torch.device) -> float:
-    """The fastest of RUNS runs of one call's seconds, each run timing as many calls as last MIN_RUN_S: on the
+def _seconds_per_call(call, device: torch.device, runs: int, run_s: float) -> float:
+    """The fastest of `runs` runs of one call's seconds, each run timing as many calls as last `run_s`: on the
     CPU in this thread's CPU time, on a GPU by the wall clock after synchronizing."""
     def sync():
         if device.type == "cuda":
@@ -81,20 +91,46 @@ def _seconds_per_call(call, device: torch.device) -> float:
         call()
     sync()
     start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < WARMUP_S:  # warming up, and counting the calls that last MIN_RUN_S
+    while time.perf_counter() - start < WARMUP_S:  # warming up, and counting the calls that last run_s
         call()
         calls += 1
         sync()
-    calls = max(1, round(calls * MIN_RUN_S / WARMUP_S))
+    calls = max(1, round(calls * run_s / WARMUP_S))
     clock = time.perf_counter if device.type == "cuda" else time.thread_time
-    runs = []
-    for _ in range(RUNS):
+    seconds = []
+    for _ in range(runs):
         start = clock()
         for _ in range(calls):
             call()
         sync()
-        runs.append((clock() - start) / calls)
-    return min(runs)
+        seconds.append((clock() - start) / calls)
+    return min(seconds)
+
+
+def measure_once(model: torch.nn.Module, size: tuple[int, int], device: torch.device) -> Costs:
+    """`model`'s costs as this machine measured them the first time (kept in the cache folder): every later
+    study on it takes the same figures, without measuring for seconds again. Delete the cache's `costs/` to
+    measure again (after a change of hardware that keeps the machine's name and processor)."""
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
+    key = f"{model}|{size}|{device.type}|{machine}|{socket.gethostname()}|torch {torch.__version__}|{RUNS}x{MIN_RUN_S}"
+    path = cache_root() / "costs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    try:
+        return Costs(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):  # not measured here yet (or a file from another version)
+        pass
+    costs = measure(model, size, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(f".{os.getpid()}.part")
+    part.write_text(json.dumps(costs.as_record()))
+    os.replace(part, path)  # whole or not at all, where workers measure at once
+    return costs
+
+
+def _processor() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
 
 
 @torch.no_grad()
@@ -112,8 +148,8 @@ def measure(model: torch.nn.Module, size: tuple[int, int], device: torch.device)
     torch.set_num_threads(timed)
     try:
         with autocast(device):
-            ms = 1000 * _seconds_per_call(lambda: model(one), device)
-            throughput = SERVING_BATCH / _seconds_per_call(lambda: model(batch), device)
+            ms = 1000 * _seconds_per_call(lambda: model(one), device, RUNS, MIN_RUN_S)
+            throughput = SERVING_BATCH / _seconds_per_call(lambda: model(batch), device, THROUGHPUT_RUNS, THROUGHPUT_RUN_S)
     finally:
         torch.set_num_threads(threads)
     return Costs(sum(p.numel() for p in model.parameters()), weights_mb(model), flops, ms, throughput, str(device), timed)

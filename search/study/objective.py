@@ -35,7 +35,7 @@ from search.study.resume import (
 )
 from search.study.strategy import prune_now
 from spaces import Space
-from trainers.costs import CostLimits, Costs, measure
+from trainers.costs import CostLimits, Costs, measure_once
 from trainers.crossval import fit
 from trainers.loop import (
     Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, gpu_of, predict, save_weights,
@@ -206,14 +206,14 @@ class Objective:
         """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
         and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
         limit, the trial ends here, pruned before its first epoch. Trials of one architecture share its figures,
-        measured once for the study by whichever worker met it first (kept on the study): they cost the same,
-        and measured again by each worker they differed by the machine's noise, enough to put trials of one
-        architecture on the front by chance."""
+        taken once for the study by whichever worker met it first (kept on the study), as its machine measured
+        them the first time (trainers.costs.measure_once): they cost the same, and measured again by each worker
+        they differed by the machine's noise, enough to put trials of one architecture on the front by chance."""
         model = build_model(config, self.data, task)
         size = tuple(self.data.images.shape[-2:])
         key = record.MEASURED + hashlib.sha256(f"{model}|{size}|{self.cost_device}".encode()).hexdigest()[:16]
         recorded = self.measured.get(key) or trial.study.user_attrs.get(key)
-        costs = Costs(**recorded) if recorded else measure(model, size, self.cost_device)
+        costs = Costs(**recorded) if recorded else measure_once(model, size, self.cost_device)
         if not recorded:
             trial.study.set_user_attr(key, costs.as_record())
         self.measured[key] = costs.as_record()
