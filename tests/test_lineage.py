@@ -2,10 +2,13 @@
 fine-tuning its best model, on the same image files; and what is refused, in one line, before any work."""
 
 import json
+import time
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from test_inputs import one_line_error
+from test_resume import start
 from test_study import hpsearch
 
 from search.record import BEST_METRICS, MODEL_ARTIFACT, START_METRICS, STARTED_FROM
@@ -79,6 +82,28 @@ def test_a_study_from_an_earlier_ones_best_starts_where_it_ended_and_names_it(ea
     hpsearch(*run, "--study", "v2", "--from", "boxes:0", "--trials", 2, cwd=earlier)  # with it: continued
     second = optuna.load_study(study_name="v2", storage=studies(earlier)[1]).trials[1]
     assert second.intermediate_values[0] == pytest.approx(source.value, abs=1e-6)
+
+
+def test_a_killed_trial_from_an_earlier_model_resumes_where_it_stopped_and_still_starts_at_that_model(earlier):
+    run = ["run", "--space", earlier / "boxes.py", "--data", earlier / "shapes" / "manifest.csv", "--quiet", "--from", "boxes",
+           "--trials", 1, "--epochs", 3, "--heartbeat", 2, "--checkpoint-every", 0]
+    worker = start(*run, "--new-study", "killed", cwd=earlier)
+    opened = studies(earlier)[1]
+    deadline = time.monotonic() + 900
+    while not any(t.state == TrialState.RUNNING and len(t.intermediate_values) >= 3 for t in trials_of(opened, "killed")):
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[0]
+        time.sleep(0.2)
+    worker.kill()  # after step 0 and two epochs
+    worker.wait()
+    hpsearch(*run, "--study", "killed", cwd=earlier)
+    (source,) = optuna.load_study(study_name="boxes", storage=opened).trials
+    (retried,) = [t for t in trials_of(opened, "killed") if t.state == TrialState.COMPLETE]
+    assert retried.user_attrs["resumed_from_epoch"] >= 2 and set(retried.intermediate_values) == {0, 1, 2, 3}
+    assert retried.intermediate_values[0] == pytest.approx(source.value, abs=1e-6)
+
+
+def trials_of(opened, name: str) -> list:
+    return optuna.load_study(study_name=name, storage=opened).trials if name in optuna.get_all_study_names(opened) else []
 
 
 def test_what_a_study_from_an_earlier_one_refuses_before_any_work(earlier, tmp_path, capsys, monkeypatch):

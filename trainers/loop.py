@@ -156,7 +156,7 @@ def train(
         _restore(resume, model, optimizer, scheduler, gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
         best_ms = resume.get("best_ms", 0.0)
-    start = resume.get("start") if resume else _start_metrics(model, config, data, task, report)
+    started = resume.get("start") if resume else _start_metrics(model, config, data, task, report)
     epochs = range(len(history) + 1, config.epochs + 1)
     hidden = None if progress else True  # None: a bar on a terminal only, never in a log
     for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=hidden):
@@ -179,7 +179,7 @@ def train(
             checkpoint({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(gen),
                         "scheduler": scheduler.state_dict() if scheduler else None,
                         "history": history, "best_epoch": best_epoch, "best_state": best_state, "best_outputs": best_outputs,
-                        "best_ms": best_ms, "start": start})
+                        "best_ms": best_ms, "start": started})
         if report:
             report(epoch, metrics)
     trainable_params, total_params = count_parameters(model)
