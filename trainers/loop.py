@@ -191,8 +191,7 @@ def _start_metrics(model, config: TrainConfig, data: TrainData, task: Task, repo
     reported as step 0: its curve starts where the model it came from ended."""
     if config.start_weights is None or report is None:
         return None
-    rows = data.splits["valid"]
-    start = {f"valid_{k}": v for k, v in task.metrics(predict(model, config, data, rows), data.targets[rows].cpu()).items()}
+    start = {f"valid_{k}": v for k, v in evaluate(model, config, data, task, "valid").items()}
     report(0, start)
     return start
 

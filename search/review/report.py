@@ -45,7 +45,7 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
     (named by id there), or, with `out`, copied into that folder under its own name."""
     best = best_trial(study)
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {metric_of(best):.4f}"]
-    lines += lineage_line(StudyRecord.read(study))
+    lines += [f"  {line}" for line in lineage_line(StudyRecord.read(study))]
     if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):
         lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
                      f"{best.user_attrs[record.CHANCE_LEVEL]:.4f}; look at the data, the learning-rate range and the trials' notes")
@@ -77,7 +77,7 @@ def lineage_line(recorded: StudyRecord) -> list[str]:
     start = recorded.started_from
     if not start:
         return []
-    return [f"  every trial started from study {start['study']!r} trial {start['trial']} ({start['model']}, valid "
+    return [f"every trial started from study {start['study']!r} trial {start['trial']} ({start['model']}, valid "
             f"{recorded.metric or 'metric'} {start['valid']:.4f} there) in {start['storage']}"]
 
 
@@ -111,7 +111,7 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     imported = len(study.get_trials(deepcopy=False)) - len(trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
              + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
-    lines += [line.strip() for line in lineage_line(recorded)]
+    lines += lineage_line(recorded)
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")
