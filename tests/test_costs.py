@@ -2,6 +2,7 @@
 that cannot meet them."""
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -17,7 +18,10 @@ from search.record import BEST_METRICS, COSTS, PRUNED_REASON, steps_run
 from search.storage import Location
 from search.winner.models import has_weights
 from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
+from search.study.feasible import architectures
+from search.study.objective import Objective
 from search.winner.pick import pick
+from spaces import get_space
 from trainers.costs import CPU_THREADS, SERVING_BATCH, CostLimits, Costs, measure, measure_once
 
 LIMITED_SPACE = '''
@@ -83,7 +87,7 @@ def test_configurations_over_a_limit_are_recorded_infeasible_without_training(ti
     for trial in big:  # resnet18: pruned at once, with Optuna's constraint for the sampler to learn from
         assert trial.state == TrialState.PRUNED and trial.user_attrs[steps_run("epoch")] == 0
         assert trial.user_attrs[COSTS]["params"] > 10_000_000 and trial.constraints["params"] > 0
-        assert "over the limit (params" in trial.user_attrs[PRUNED_REASON] and not trial.intermediate_values
+        assert "over the limit (params 11,1" in trial.user_attrs[PRUNED_REASON] and not trial.intermediate_values
     assert all(t.state == TrialState.COMPLETE and t.constraints["params"] <= 0 for t in small)
     assert small[0].user_attrs[COSTS] == small[1].user_attrs[COSTS]  # one architecture, measured once
     exported = hpsearch("export", "--csv", tmp_path / "trials.csv", cwd=tmp_path)
@@ -114,6 +118,48 @@ def test_configurations_over_a_limit_are_recorded_infeasible_without_training(ti
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
         "hpsearch: error: --pick 'best ms<=0.000001': none of the 2 trials with kept weights and costs has ms <= 1e-06; "
         "see them with `hpsearch front`, or keep more with `run --keep`"]
+
+
+CHOICE_SPACE = '''
+from spaces import Space, register
+
+
+def suggest(trial) -> dict:
+    return {"model": trial.suggest_categorical("model", ["resnet18", "baseline"]), "batch_size": 8,
+            "lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True)HEAD}
+
+
+register(Space(name="choice", task="classify", data="builtin:digits", suggest=suggest, summary="tests",
+               image_size=16, resize="stretch", epochs=1, default={"model": "resnet18", "lr": 0.005}))
+'''
+
+
+def test_a_model_over_a_limit_whatever_else_is_drawn_is_never_drawn(tiny_images, tmp_path):
+    (tmp_path / "choice.py").write_text(CHOICE_SPACE.replace("HEAD", ""))
+    run = hpsearch("run", "--space", tmp_path / "choice.py", "--data", tiny_images, "--trials", 3, "--max-params", 1_000_000,
+                   "--quiet", cwd=tmp_path)
+    ruled_out = [line for line in run.stdout.splitlines() if line.startswith("not drawn")]
+    assert len(ruled_out) == 1 and re.fullmatch(
+        r"not drawn, over the limits whatever else a trial draws: resnet18 \(params 11,1\d\d,\d\d\d > 1,000,000\)", ruled_out[0])
+    trials = optuna.load_study(study_name="choice", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
+    assert [t.params["model"] for t in trials] == ["baseline"] * 3  # the space's default (resnet18) not queued either
+    assert all(t.state == TrialState.COMPLETE and t.constraints["params"] <= 0 for t in trials)
+
+    refused = hpsearch("run", "--space", tmp_path / "choice.py", "--data", tiny_images, "--trials", 4, "--max-params", 100,
+                       "--quiet", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"hpsearch: error: no model of space 'choice' meets the limits: {ruled_out[0].split(': ')[1].replace('1,000,000', '100')}; "
+        f"baseline (params {trials[0].user_attrs[COSTS]['params']:,} > 100); raise --max-ms, --max-params or --max-mb"], refused.stderr
+    assert len(optuna.load_study(study_name="choice", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials) == 3
+
+
+def test_a_model_whose_head_is_searched_is_measured_trial_by_trial(tmp_path):
+    (tmp_path / "plain.py").write_text(CHOICE_SPACE.replace("HEAD", ""))
+    (tmp_path / "head.py").write_text(CHOICE_SPACE.replace("HEAD", ', "hidden": (trial.suggest_categorical("width", [8, 16]),)')
+                                      .replace('"choice"', '"head"').replace('"lr": 0.005', '"lr": 0.005, "width": 8'))
+    for name, shapes in (("plain", 1), ("head", 2)):
+        found = architectures(Objective(get_space(str(tmp_path / f"{name}.py")), None, None, cost_device="cpu"))
+        assert {model: len(kinds) for model, kinds in found.items()} == {"resnet18": shapes, "baseline": shapes}
 
 
 def wait_for_json(url: str, process: subprocess.Popen, timeout: float = 600):

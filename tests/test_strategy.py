@@ -27,6 +27,20 @@ def test_the_start_up_trials_take_one_stratum_each_and_are_not_random_searchs():
     assert not set(spread) & set(first_lrs(make_sampler("random", seed=0)))
 
 
+@pytest.mark.parametrize("name", ["tpe", "random"])
+def test_ruled_out_choices_are_never_drawn(name):
+    def draw(ruled_out: set) -> list[str]:
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(name, seed=0, ruled_out={"model": ruled_out}))
+        study.optimize(lambda t: t.suggest_float("lr", 1e-3, 1e-1, log=True) * (
+            {"a": 1, "b": 2, "c": 3}[t.suggest_categorical("model", ["a", "b", "c"])]), n_trials=3 * START)
+        return [t.params["model"] for t in study.trials]
+
+    assert set(draw(set())) == {"a", "b", "c"}  # "c" scores best: TPE would draw it most
+    two = draw({"c"})
+    assert set(two) == {"a", "b"}
+    assert draw({"b", "c"}) == ["a"] * 3 * START  # one choice left: fixed to it
+
+
 def test_no_trial_is_pruned_at_its_last_step():
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
     trial = study.ask()

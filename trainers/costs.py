@@ -63,8 +63,9 @@ class CostLimits:
 
     def over(self, costs: Costs) -> str:
         """The limits `costs` break, in words ("" where none)."""
-        return ", ".join(f"{name} {getattr(costs, name):g} > {getattr(self, name):g}"
-                         for name, excess in self.constraints(costs).items() if excess > 0)
+        return ", ".join(f"{name} {getattr(costs, name):{form}} > {getattr(self, name):{form}}"
+                         for name, excess in self.constraints(costs).items() if excess > 0
+                         for form in [",d" if name == "params" else "g"])
 
     def __bool__(self) -> bool:
         return any(limit is not None for limit in asdict(self).values())

@@ -203,26 +203,32 @@ class Objective:
                 save_note(trial, trial_note(trial.number, outcome, reports.history, trial.params, trial.user_attrs, error))
 
     def _costs(self, trial: optuna.Trial, config: TrainConfig, task: Task) -> Costs:
-        """What the configuration's model costs to use, measured on it untrained (the weights change none of it),
-        and Optuna's constraint values for the limits, so that the sampler learns where they are met. Over a
-        limit, the trial ends here, pruned before its first epoch. Trials of one architecture share its figures,
-        taken once for the study by whichever worker met it first (kept on the study), as its machine measured
-        them the first time (trainers.costs.measure_once): they cost the same, and measured again by each worker
-        they differed by the machine's noise, enough to put trials of one architecture on the front by chance."""
-        model = build_model(config, self.data, task)
-        size = tuple(self.data.images.shape[-2:])
-        key = record.MEASURED + hashlib.sha256(f"{model}|{size}|{self.cost_device}".encode()).hexdigest()[:16]
-        recorded = self.measured.get(key) or trial.study.user_attrs.get(key)
-        costs = Costs(**recorded) if recorded else measure_once(model, size, self.cost_device)
-        if not recorded:
-            trial.study.set_user_attr(key, costs.as_record())
-        self.measured[key] = costs.as_record()
+        """What the configuration's model costs to use, and Optuna's constraint values for the limits, so that
+        the sampler learns where they are met. Over a limit, the trial ends here, pruned before its first epoch."""
+        costs = self.costs(trial.study, config, task)
         trial.set_user_attr(record.COSTS, costs.as_record())
         for name, value in self.limits.constraints(costs).items():
             trial.set_constraint(name, value)
         over = self.limits.over(costs)
         if over:
             raise optuna.TrialPruned(f"its costs, before training: over the limit ({over})")
+        return costs
+
+    def costs(self, study: optuna.Study | None, config: TrainConfig, task: Task) -> Costs:
+        """What the configuration's model costs to use, measured on it untrained (the weights change none of
+        it). Trials of one architecture share its figures, taken once for the study by whichever worker met it
+        first (kept on the study), as its machine measured them the first time (trainers.costs.measure_once):
+        they cost the same, and measured again by each worker they differed by the machine's noise, enough to
+        put trials of one architecture on the front by chance. (Without a study: the machine's figures.)"""
+        model = build_model(config, self.data, task)
+        size = tuple(self.data.images.shape[-2:])
+        key = record.MEASURED + hashlib.sha256(f"{model}|{size}|{self.cost_device}".encode()).hexdigest()[:16]
+        recorded = self.measured.get(key) or (study.user_attrs.get(key) if study else None)
+        costs = Costs(**recorded) if recorded else measure_once(model, size, self.cost_device)
+        if study:  # without one yet, the machine's figures: the study keeps its own when a trial meets the architecture
+            if not recorded:
+                study.set_user_attr(key, costs.as_record())
+            self.measured[key] = costs.as_record()
         return costs
 
     def _train(self, trial: optuna.Trial, config: TrainConfig, task: Task, reports: Reports) -> tuple[str, float]:

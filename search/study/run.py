@@ -20,16 +20,18 @@ from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord
 from search.review.front import save_front_plot
 from search.review.notes import study_note
+from search.review.report import space_distributions
 from search.storage import Location
 from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
 from search.study.keep import drop_weights_outside_best
-from search.study.known import Prior, history_from, known_configurations
+from search.study.known import DEFAULT, Prior, history_from, known_configurations
 from search.study.lineage import Start, starting_model
 from search.study.options import RunOptions, spread_over, start_workers, stop_workers, wait_for
 from search.study.resume import (
     FINISHED, fail_stale_trials, remove_finished_checkpoints, retry, stop_when_enough, taken_over,
 )
+from search.study.feasible import models_over_limits
 from search.study.strategy import make_pruner, make_sampler
 from search.winner.evaluate import evaluate_best
 from trainers.costs import CostLimits
@@ -99,6 +101,13 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
         choices = {**choices, "pruner": "none"}
     pruner = make_pruner(choices["pruner"], epochs, pruner_options)
     directions = [objectives.direction(n) for n in names] if names else ["maximize"]
+    objective = Objective(space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials, keep=opts.keep,
+                          checkpoint_every=opts.checkpoint_every, cost_device=opts.cost_device,
+                          limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb), objectives=names,
+                          started_from=start.lineage if start else None, **options)
+    exists = opts.study_name in optuna.get_all_study_names(storage)
+    ruled_out = _models_ruled_out(objective, optuna.load_study(study_name=opts.study_name, storage=storage) if exists else None,
+                                  opts, start)  # before the study is made, and before the workers start
     study = optuna.create_study(storage=storage, study_name=opts.study_name, directions=directions, load_if_exists=True,
                                 pruner=pruner)
     if names and study.metric_names != names:
@@ -119,10 +128,11 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
             tqdm.write(f"study {study.study_name!r} already has {len(finished_trials(study))} finished trials (asked for "
                        f"{opts.trials}): nothing to do; ask for more with --trials, see the winner with `hpsearch best`")
             return StudyRecord.read(study).best_evaluation
-    prior.give(study)
+    known = [k for k in prior.known if not (k.source == DEFAULT and k.params.get("model") in ruled_out)]
+    dataclasses.replace(prior, known=known).give(study)  # the space's default is a wasted trial where its model is ruled out
     workers = start_workers(opts, gpus)  # they find the data decoded in the cache
     try:
-        failures = _trials(study, opts, choices, names, data, store, heartbeat, options, start)
+        failures = _trials(study, opts, choices, objective, heartbeat, store, start, ruled_out)
     except BaseException:  # Ctrl-C, SIGTERM, a lost storage: the workers stop too, their trials ready to resume
         stop_workers(workers)
         raise
@@ -136,15 +146,11 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
     return None if opts.worker else evaluate_best(study, data, store)
 
 
-def _trials(study: optuna.Study, opts: RunOptions, choices: dict, names: list[str] | None, data: TrainData, store,
-            heartbeat: int | None, options: dict, start: Start | None) -> FailureStreak:
+def _trials(study: optuna.Study, opts: RunOptions, choices: dict, objective: Objective, heartbeat: int | None, store,
+            start: Start | None, ruled_out: set[str]) -> FailureStreak:
     """This process's trials, until the study has its trials or too many fail in a row."""
-    sampler = make_sampler(choices["sampler"], opts.seed)
+    sampler = make_sampler(choices["sampler"], opts.seed, {"model": ruled_out})
     study.sampler = start.sampler(sampler) if start else sampler
-    objective = Objective(opts.space, data, store, epochs=opts.epochs, progress=opts.progress, wanted=opts.trials,
-                          keep=opts.keep, checkpoint_every=opts.checkpoint_every,
-                          cost_device=opts.cost_device, limits=CostLimits(opts.max_ms, opts.max_params, opts.max_mb),
-                          objectives=names, started_from=start.lineage if start else None, **options)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
     with tqdm(total=opts.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
@@ -157,6 +163,22 @@ def _trials(study: optuna.Study, opts: RunOptions, choices: dict, names: list[st
         while not failures.stopped and wait_for_running(study, heartbeat, opts.trials):
             _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
     return failures
+
+
+def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: RunOptions, start: Start | None) -> set[str]:
+    """The models the limits rule out before any trial (search.study.feasible), said in a line; refused where
+    none is left, or where every trial starts from one of them."""
+    over = models_over_limits(objective, study)
+    if not over:
+        return set()
+    choices = space_distributions(opts.space)["model"].choices
+    said = "; ".join(f"{model} ({why})" for model, why in over.items())
+    if set(choices) <= set(over) or (start and start.architecture["model"] in over):
+        raise DataError(f"no model {'the study starts from' if start else 'of space ' + repr(opts.space.name)} meets the "
+                        f"limits: {said}; raise --max-ms, --max-params or --max-mb")
+    if not opts.worker:
+        tqdm.write(f"not drawn, over the limits whatever else a trial draws: {said}")
+    return set(over)
 
 
 def started(opts: RunOptions, others: Location, existing: optuna.Study | None) -> Start | None:

@@ -61,6 +61,7 @@ def random(seed: int) -> BaseSampler:
 
 
 SPREAD_START = ("tpe", "gp")  # the samplers whose start-up trials are spread over the space (not random search)
+REDRAWS = 10  # draws of a model-based sampler before a parameter's ruled-out choice is replaced
 
 # Pruners take the epochs per trial and the space's options. The first rungs come late enough that a
 # configuration which learns slowly at first is not stopped before it shows what it can do (see each space
@@ -105,8 +106,8 @@ def make_pruner(name: str, epochs: int, options: dict | None = None) -> optuna.p
         return PRUNERS.get(name)(epochs, **(options or {}))
 
 
-def make_sampler(name: str, seed: int) -> BaseSampler:
-    return SeededByTrial(seed, SAMPLERS.get(name), START if name in SPREAD_START else 0)
+def make_sampler(name: str, seed: int, ruled_out: dict[str, set] | None = None) -> BaseSampler:
+    return SeededByTrial(seed, SAMPLERS.get(name), START if name in SPREAD_START else 0, ruled_out)
 
 
 def prune_now(trial: optuna.Trial, step: int, last: int) -> bool:
@@ -117,10 +118,14 @@ def prune_now(trial: optuna.Trial, step: int, last: int) -> bool:
 
 class SeededByTrial(BaseSampler):
     """Trial N's parameters from a sampler made for it, seeded from (seed, N); the first `start` trials
-    spread over the space (see the module's docstring)."""
+    spread over the space (see the module's docstring). The choices in `ruled_out` (by parameter name) are
+    never drawn. A parameter left with one choice is fixed to it (as Optuna's PartialFixedSampler fixes one);
+    with several, the start-up trials spread over them, and a model-based draw that names a ruled-out one is
+    drawn again (REDRAWS times at most, then the parameter is drawn alone, and at last taken at random). search.study.feasible rules out the models that cannot meet a study's cost limits."""
 
-    def __init__(self, seed: int, make: Callable[[int], BaseSampler] = tpe, start: int = START):
-        self._seed, self._make, self._start = seed, make, start
+    def __init__(self, seed: int, make: Callable[[int], BaseSampler] = tpe, start: int = START,
+                 ruled_out: dict[str, set] | None = None):
+        self._seed, self._make, self._start, self._ruled_out = seed, make, start, ruled_out or {}
         self._sampler, self._number = make(seed), -1
 
     def before_trial(self, study: optuna.Study, trial) -> None:
@@ -132,15 +137,36 @@ class SeededByTrial(BaseSampler):
         self._sampler.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
-        return self._sampler.infer_relative_search_space(study, trial)
+        space = self._sampler.infer_relative_search_space(study, trial)
+        return {name: d for name, d in space.items() if len(self._allowed(name, d)) != 1}  # fixed: sample_independent
+
+    def _allowed(self, name: str, distribution) -> list:
+        return [c for c in getattr(distribution, "choices", ()) if c not in self._ruled_out.get(name, ())]
 
     def sample_relative(self, study, trial, search_space):
-        return {} if trial.number < self._start else self._sampler.sample_relative(study, trial, search_space)
+        if trial.number < self._start:
+            return {}
+        for _ in range(REDRAWS):
+            params = self._sampler.sample_relative(study, trial, search_space)
+            if not self._ruled_out_in(params):
+                return params
+        return {name: value for name, value in params.items() if name not in self._ruled_out}  # drawn alone below
 
     def sample_independent(self, study, trial, param_name, param_distribution):
+        ruled_out, allowed = self._ruled_out.get(param_name, set()), self._allowed(param_name, param_distribution)
+        if ruled_out and len(allowed) == 1:
+            return allowed[0]
         if trial.number < self._start:
-            return from_unit(spread(self._seed, param_name, trial.number, self._start), param_distribution)
-        return self._sampler.sample_independent(study, trial, param_name, param_distribution)
+            within = CategoricalDistribution(allowed) if ruled_out and allowed else param_distribution
+            return from_unit(spread(self._seed, param_name, trial.number, self._start), within)
+        for _ in range(REDRAWS):
+            value = self._sampler.sample_independent(study, trial, param_name, param_distribution)
+            if value not in ruled_out:
+                return value
+        return allowed[np.random.default_rng(trial_seed(self._seed, trial.number)).integers(len(allowed))] if allowed else value
+
+    def _ruled_out_in(self, params: dict) -> bool:
+        return any(params.get(name) in choices for name, choices in self._ruled_out.items())
 
     def after_trial(self, study, trial, state, values) -> None:
         self._sampler.after_trial(study, trial, state, values)

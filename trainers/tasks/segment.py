@@ -29,6 +29,7 @@ class Segment(Task):
     data_format = SEVERSTAL + "; a mask per class"
     threshold: float = 0.5  # a pixel belongs to a class where its probability reaches this
     decoder_width: int = 16  # channels of the U-Net decoder's last stage; each stage up doubles them
+    shaped_by = ("decoder_width",)
 
     def class_names(self, decoded: Decoded) -> list[str]:
         return decoded.mask_classes

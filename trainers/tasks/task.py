@@ -31,6 +31,7 @@ class Task:
     outputs: str  # what the model's outputs are, for an exported model's card
     unit = "epoch"  # what one report of training is: an epoch, or (cross-validation) a fold
     pictures: tuple[str, ...] = ()  # what search.review.pictures draws of its predictions, by name
+    shaped_by: tuple[str, ...] = ()  # the task's options that shape its model, besides the model's name and head
 
     def steps(self, epochs: int, class_names: list[str]) -> int:
         """How many reports training makes when nothing stops it."""

@@ -1,0 +1,47 @@
+"""The models a study's cost limits rule out before it draws a trial (`hpsearch run --max-ms/--max-params/
+--max-mb`). Where a choice of the space's `model` parameter fixes the architecture whatever else is drawn
+(no searched head or decoder), its costs are known before any trial: measured once (as trials measure
+theirs, kept on the study), a model over a limit is never drawn, and the trials go to the models that can
+be deployed. (Replayed on checkbox's recorded curves with a 5 ms limit, the default search reached random
+search's best feasible valid in fewer trials than when those models were drawn and skipped: README,
+"Measured".) Where the architecture depends on other parameters too, each trial is still measured and
+skipped on its own costs."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+
+from search.review.report import space_distributions
+from search.study.objective import Objective, make_config
+
+DRAWS = 64  # random parameter sets drawn (nothing trained) to see which architectures each model takes
+
+
+def models_over_limits(objective: Objective, study: optuna.Study | None) -> dict[str, str]:
+    """The space's model choices that cannot meet the objective's limits, each with the limit it breaks."""
+    choice = space_distributions(objective.space).get("model")
+    if not objective.limits or not isinstance(choice, CategoricalDistribution):
+        return {}
+    over, found = {}, architectures(objective)
+    for model in choice.choices:  # in the space's order
+        configs = found.get(model, {})
+        if len(configs) == 1:
+            config, task = next(iter(configs.values()))
+            broken = objective.limits.over(objective.costs(study, config, task))
+            if broken:
+                over[model] = broken
+    return over
+
+
+def architectures(objective: Objective) -> dict[str, dict]:
+    """For each model a random search over the space draws, its distinct architectures, each with a
+    configuration (and task) that builds it."""
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    found: dict[str, dict] = {}
+    for _ in range(DRAWS):
+        config, task = make_config(objective.space, objective.space.suggest(draws.ask()), epochs=objective.epochs,
+                                   **objective.options)
+        shape = (config.hidden, *(getattr(task, name) for name in task.shaped_by))
+        found.setdefault(config.model, {}).setdefault(shape, (config, task))
+    return found
