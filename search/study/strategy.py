@@ -121,7 +121,8 @@ class SeededByTrial(BaseSampler):
     spread over the space (see the module's docstring). The choices in `ruled_out` (by parameter name) are
     never drawn. A parameter left with one choice is fixed to it (as Optuna's PartialFixedSampler fixes one);
     with several, the start-up trials spread over them, and a model-based draw that names a ruled-out one is
-    drawn again (REDRAWS times at most, then the parameter is drawn alone, and at last taken at random). search.study.feasible rules out the models that cannot meet a study's cost limits."""
+    drawn again (REDRAWS times at most, then the parameter is drawn alone, and at last taken at random).
+    search.study.feasible rules out the models that cannot meet a study's cost limits."""
 
     def __init__(self, seed: int, make: Callable[[int], BaseSampler] = tpe, start: int = START,
                  ruled_out: dict[str, set] | None = None):
@@ -138,10 +139,13 @@ class SeededByTrial(BaseSampler):
 
     def infer_relative_search_space(self, study, trial):
         space = self._sampler.infer_relative_search_space(study, trial)
-        return {name: d for name, d in space.items() if len(self._allowed(name, d)) != 1}  # fixed: sample_independent
+        return {name: d for name, d in space.items() if not self._fixed(name, d)}  # drawn by sample_independent
 
     def _allowed(self, name: str, distribution) -> list:
         return [c for c in getattr(distribution, "choices", ()) if c not in self._ruled_out.get(name, ())]
+
+    def _fixed(self, name: str, distribution) -> bool:
+        return bool(self._ruled_out.get(name)) and len(self._allowed(name, distribution)) == 1
 
     def sample_relative(self, study, trial, search_space):
         if trial.number < self._start:
@@ -154,7 +158,7 @@ class SeededByTrial(BaseSampler):
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         ruled_out, allowed = self._ruled_out.get(param_name, set()), self._allowed(param_name, param_distribution)
-        if ruled_out and len(allowed) == 1:
+        if self._fixed(param_name, param_distribution):
             return allowed[0]
         if trial.number < self._start:
             within = CategoricalDistribution(allowed) if ruled_out and allowed else param_distribution
