@@ -159,6 +159,7 @@ METRIC = "metric"  # the valid metric its trials' values are (the first objectiv
 MEASURED = "costs_"  # + an architecture's digest: its costs, measured once for the whole study (search.study.objective)
 STARTED_FROM = "started_from"  # {"study", "trial", "storage", "model", "valid"}: the model its trials start from (--from)
 ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
+RULED_OUT = "ruled_out"  # {model: the limit it breaks}: the models the latest run's limits kept from being drawn
 
 
 @dataclass(frozen=True)
@@ -177,21 +178,22 @@ class StudyRecord:
     ensemble: dict | None = None
     metric: str | None = None
     started_from: dict | None = None
+    ruled_out: dict[str, str] | None = None
 
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
         attrs = study if isinstance(study, dict) else study.user_attrs
         plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS: "epochs", TRIALS_WANTED: "trials_wanted",
                  HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
-                 METRIC: "metric", STARTED_FROM: "started_from"}
+                 METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out"}
         return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
 
 
 def record_run(study: optuna.Study, *, search: dict[str, str], epochs: int, trials_wanted: int, heartbeat: int,
-               keep: int, metric: str) -> None:
+               keep: int, metric: str, ruled_out: dict[str, str]) -> None:
     """What each run of a study says about how it runs: the latest run's word stands."""
     for key, value in ((SEARCH, search), (EPOCHS, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
-                       (KEEP, keep), (METRIC, metric)):
+                       (KEEP, keep), (METRIC, metric), (RULED_OUT, ruled_out)):
         study.set_user_attr(key, value)
 
 

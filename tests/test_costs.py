@@ -144,6 +144,8 @@ def test_a_model_over_a_limit_whatever_else_is_drawn_is_never_drawn(tiny_images,
     trials = optuna.load_study(study_name="choice", storage=f"sqlite:///{tmp_path / 'studies.db'}").trials
     assert [t.params["model"] for t in trials] == ["baseline"] * 3  # the space's default (resnet18) not queued either
     assert all(t.state == TrialState.COMPLETE and t.constraints["params"] <= 0 for t in trials)
+    for command in ("status", "front"):  # the study says later which models its limits kept out
+        assert ruled_out[0] in hpsearch(command, cwd=tmp_path).stdout.splitlines(), command
 
     refused = hpsearch("run", "--space", tmp_path / "choice.py", "--data", tiny_images, "--trials", 4, "--max-params", 100,
                        "--quiet", cwd=tmp_path, check=False)

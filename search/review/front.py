@@ -11,6 +11,7 @@ from search.objectives import (
     COST_DIRECTIONS, compared, ensemble_candidate, front_trials, metric_of, name_of, objectives_of, trial_figure,
 )
 from search.record import StudyRecord
+from search.review.report import not_drawn_line
 
 FRONT_PLOT = "front"  # the id of the front's figure among the study's plots in optuna-dashboard
 
@@ -35,6 +36,7 @@ def front_table(study: optuna.Study, metric: str) -> str:
              f"{', '.join(names)} at once"]
     if held:
         lines.append("limits: " + ", ".join(f"{name} <= {limit:g}" for name, limit in held.items()))
+    lines += not_drawn_line(StudyRecord.read(study).ruled_out)
     lines += ["", "| trial | " + " | ".join(f"valid {m}" for m in [metric, *extra]) + " | ms | images/s | parameters | MB | FLOPs |",
               "| ---: " * (7 + len(extra)) + "|"]
     for t in front:

@@ -81,6 +81,15 @@ def lineage_line(recorded: StudyRecord) -> list[str]:
             f"{recorded.metric or 'metric'} {start['valid']:.4f} there) in {start['storage']}"]
 
 
+def not_drawn_line(ruled_out: dict[str, str] | None) -> list[str]:
+    """The models a study's limits kept from being drawn (search.study.feasible), each with the limit it breaks."""
+    return [f"not drawn, over the limits whatever else a trial draws: {each_with_limit(ruled_out)}"] if ruled_out else []
+
+
+def each_with_limit(ruled_out: dict[str, str]) -> str:
+    return "; ".join(f"{model} ({why})" for model, why in ruled_out.items())
+
+
 def ensemble_line(study: optuna.Study, best: FrozenTrial) -> list[str]:
     """The K best ensembled beside the best trial, as `hpsearch evaluate --ensemble K` measured them, compared
     by valid metric only (the test split stays for the final word)."""
@@ -111,7 +120,7 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     imported = len(study.get_trials(deepcopy=False)) - len(trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
              + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
-    lines += lineage_line(recorded)
+    lines += lineage_line(recorded) + not_drawn_line(recorded.ruled_out)
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")

@@ -20,7 +20,7 @@ from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord
 from search.review.front import save_front_plot
 from search.review.notes import study_note
-from search.review.report import space_distributions
+from search.review.report import each_with_limit, not_drawn_line, space_distributions
 from search.storage import Location
 from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
@@ -113,7 +113,7 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
     if names and study.metric_names != names:
         study.set_metric_names(names)
     record.record_run(study, search=choices, epochs=epochs, trials_wanted=opts.trials, heartbeat=opts.heartbeat, keep=opts.keep,
-                      metric=space.metric)
+                      metric=space.metric, ruled_out=ruled_out)
     recorded = StudyRecord.read(study).data or _record_data(study, prepared, data, opts, store)
     if start and not StudyRecord.read(study).started_from:
         study.set_user_attr(record.STARTED_FROM, start.lineage)
@@ -147,9 +147,9 @@ def _search(opts: RunOptions, choices: dict, names: list[str] | None, prior: Pri
 
 
 def _trials(study: optuna.Study, opts: RunOptions, choices: dict, objective: Objective, heartbeat: int | None, store,
-            start: Start | None, ruled_out: set[str]) -> FailureStreak:
+            start: Start | None, ruled_out: dict[str, str]) -> FailureStreak:
     """This process's trials, until the study has its trials or too many fail in a row."""
-    sampler = make_sampler(choices["sampler"], opts.seed, {"model": ruled_out})
+    sampler = make_sampler(choices["sampler"], opts.seed, {"model": set(ruled_out)})
     study.sampler = start.sampler(sampler) if start else sampler
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures = FailureStreak()
@@ -165,20 +165,21 @@ def _trials(study: optuna.Study, opts: RunOptions, choices: dict, objective: Obj
     return failures
 
 
-def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: RunOptions, start: Start | None) -> set[str]:
-    """The models the limits rule out before any trial (search.study.feasible), said in a line; refused where
-    none is left, or where every trial starts from one of them."""
+def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: RunOptions,
+                      start: Start | None) -> dict[str, str]:
+    """The models the limits rule out before any trial (search.study.feasible), each with the limit it breaks,
+    said in a line; refused where none is left, or where every trial starts from one of them."""
     over = models_over_limits(objective, study)
     if not over:
-        return set()
+        return {}
     choices = space_distributions(opts.space)["model"].choices
-    said = "; ".join(f"{model} ({why})" for model, why in over.items())
+    said = each_with_limit(over)
     if set(choices) <= set(over) or (start and start.architecture["model"] in over):
         raise DataError(f"no model {'the study starts from' if start else 'of space ' + repr(opts.space.name)} meets the "
                         f"limits: {said}; raise --max-ms, --max-params or --max-mb")
     if not opts.worker:
-        tqdm.write(f"not drawn, over the limits whatever else a trial draws: {said}")
-    return set(over)
+        tqdm.write(not_drawn_line(over)[0])
+    return over
 
 
 def started(opts: RunOptions, others: Location, existing: optuna.Study | None) -> Start | None:
