@@ -18,11 +18,13 @@ from pathlib import Path
 import optuna
 
 from search.errors import exit_code
+from trainers.errors import InputError
 from search.storage import DEFAULT_STORAGE, STORAGE_WAIT, Location, load_study
 from search.study.keep import KEEP
 from search.study.known import ENQUEUE_TOP
 from search.study.registry import list_pruners, list_samplers
 from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
+from trainers.errors import InputError
 
 STUDIES = ("steel-defect", "steel-types", "steel-masks")  # hpsearch cascade's default studies
 
@@ -223,7 +225,7 @@ def export(storage: str, study: str | None, artifacts: str | None, csv: str | No
 
         print(export(Location(storage, artifacts), study, trial, format, Path(out), data, pick))
     else:
-        raise ValueError("say what to export: --csv FILE (every trial), or --format onnx|torchscript|exported --out DIR (a model)")
+        raise InputError("say what to export: --csv FILE (every trial), or --format onnx|torchscript|exported --out DIR (a model)")
 
 
 def predict(images: list[str], storage: str, study: str | None, artifacts: str | None, out: str, ensemble: int,
@@ -330,8 +332,16 @@ COMMANDS: dict[str, tuple[Callable[..., None], str, list[Flag]]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """A bad flag or value is bad input like any other: one line, exit code 2, pointing at the command's -h
+    (argparse's own error prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"hpsearch: error: {message}: see `{self.prog} -h`\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="hpsearch", description="Hyperparameter search for PyTorch image models.")
+    top = Parser(prog="hpsearch", description="Hyperparameter search for PyTorch image models.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (function, what, flags) in COMMANDS.items():
         sub = commands.add_parser(name, help=what, description=what)
@@ -343,14 +353,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit codes: 0 done, 1 the search failed (trials kept failing), 2 bad input, 3 the storage was lost,
-    130 interrupted."""
+    """Exit codes: 0 done, 1 the search failed (trials kept failing) or a bug in hpsearch, 2 bad input, 3 the
+    storage was lost, 130 interrupted, 143 stopped by SIGTERM."""
     if not sys.warnoptions:  # libraries' warnings are for their developers; `python -W` still shows them
         warnings.simplefilter("ignore")
+    argv = sys.argv[1:] if argv is None else argv
     options = vars(parser().parse_args(argv))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     function, command = options.pop("function"), options.pop("command")
-    return exit_code(lambda: function(**options), continues=command in ("run", "worker"))
+    return exit_code(lambda: function(**options), argv, continues=command in ("run", "worker"))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,15 @@ and the `--jobs` workers know them without importing what raises them (torch tak
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import shlex
 import signal
 import sys
+import traceback
 from collections.abc import Callable
+
+from trainers.errors import InputError
 
 
 class Stop(Exception):
@@ -37,17 +42,19 @@ def _terminated(signum, frame):
     raise Terminated()
 
 
-def exit_code(command: Callable[[], object], continues: bool = False) -> int:
-    """Run a command and say how it ended: 0 done, 1 the search failed (trials kept failing), 2 bad input,
-    3 the storage was lost, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM; each failure as one line on
-    stderr, never a traceback. A command that `continues` a study (run) says how to go on after a stop."""
+def exit_code(command: Callable[[], object], argv: list[str], continues: bool = False) -> int:
+    """Run a command and say how it ended: 0 done, 1 the search failed (trials kept failing) or a bug in
+    hpsearch, 2 bad input, 3 the storage was lost, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM. Bad
+    input and every expected failure end as one line on stderr; anything else is a bug in hpsearch, not the
+    user's mistake: its traceback, then a line saying so, with the version and the command to report (as
+    pip and Optuna's CLI do). A command that `continues` a study (run) says how to go on after a stop."""
     again = "; run the same command again to continue the study" if continues else ""
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         command()
         sys.stdout.flush()  # a reader that went away (`| head`) shows here, not as an error at exit
         return 0
-    except ValueError as err:  # our input errors: DataError, WeightsUnavailable, unknown names
+    except InputError as err:
         print(f"hpsearch: error: {err}", file=sys.stderr)
         return 2
     except Stop as err:
@@ -62,5 +69,17 @@ def exit_code(command: Callable[[], object], continues: bool = False) -> int:
     except BrokenPipeError:  # `hpsearch spaces | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice: no error at exit either
         return 0
+    except Exception:
+        traceback.print_exc()
+        print(f"hpsearch: this is a bug in hpsearch {_version()}, not a mistake of yours: please report it with the "
+              f"traceback above and the command: {shlex.join(['hpsearch', *argv])}", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("hpsearch")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"

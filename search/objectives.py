@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
-from trainers.data import DataError
+from trainers.errors import InputError
 
 # a cost's direction; every valid metric is maximized, its loss minimized
 COST_DIRECTIONS = {"ms": "minimize", "params": "minimize", "mb": "minimize", "flops": "minimize", "throughput": "maximize"}
@@ -29,10 +29,10 @@ def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
     example = f"for example --objectives {metric},ms"
     unknown = [n for n in names if n not in COST_DIRECTIONS and n not in known_metrics]
     if unknown:
-        raise DataError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(COST_DIRECTIONS)}) nor a "
+        raise InputError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(COST_DIRECTIONS)}) nor a "
                         f"valid metric this task records ({', '.join(known_metrics)}); {example}")
     if names[0] != metric or len(names) < 2 or len(set(names)) < len(names):
-        raise DataError(f"--objectives {text}: name the space's metric {metric} first and then one or more other "
+        raise InputError(f"--objectives {text}: name the space's metric {metric} first and then one or more other "
                         f"costs or metrics, each once; {example}")
     return names
 
@@ -66,13 +66,11 @@ def ranked(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(done, key=lambda t: (-t.values[0], t.number))
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
     """The completed trial of the highest metric (in a multi-objective study too, where it is on the front);
-    ValueError where none completed, as Optuna's `best_trial`."""
+    None where none completed."""
     done = ranked(study)
-    if not done:
-        raise ValueError(f"study {study.study_name!r} has no completed trial yet")
-    return done[0]
+    return done[0] if done else None
 
 
 FRONT_COSTS = ("ms", "mb")  # the costs every front weighs against the metric: latency and size

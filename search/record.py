@@ -14,7 +14,8 @@ import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
-from trainers.data import SPLIT_FRACTIONS, DataError, Discovery
+from trainers.data import SPLIT_FRACTIONS, Discovery
+from trainers.errors import InputError
 
 # What a trial records (its user attributes)
 WORKER = "worker"  # host:pid of the process that ran it
@@ -118,11 +119,11 @@ class DataRecord:
     def check(self, found: Discovery, where: str, remedy: str, store=None) -> None:
         """Refuse other images than the study's, before they are decoded, saying what differs."""
         if found.fingerprint != self.fingerprint:
-            raise DataError(f"{where} ({self.difference(found, store)}): {remedy}")
+            raise InputError(f"{where} ({self.difference(found, store)}): {remedy}")
 
     def check_split(self, split_digest: str, where: str, remedy: str) -> None:
         if split_digest != self.split_digest:
-            raise DataError(f"{where} used another train/valid/test split (digest {self.split_digest}, now {split_digest}): "
+            raise InputError(f"{where} used another train/valid/test split (digest {self.split_digest}, now {split_digest}): "
                             f"{remedy}")
 
     def difference(self, found: Discovery, store=None) -> str:

@@ -27,11 +27,11 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, PendingRollbackError, SQLAlchemyError
 
 from search.errors import StorageLost
 from search.record import FAIL_REASON, stale_reason
-from trainers.data import DataError
+from trainers.errors import InputError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 JOURNAL_PREFIX = "journal:///"
@@ -42,7 +42,7 @@ POOL = 3  # connections a process holds to a database server, at most
 BUSY = ("too many clients", "connection refused", "the database system is starting up", "the database system is shutting down")
 
 
-class StorageError(ValueError):
+class StorageError(InputError):
     """A storage that cannot be opened: unreachable, no driver, or an older schema."""
 
 
@@ -56,7 +56,14 @@ class Location:
 
     @cached_property
     def _parsed(self) -> URL | None:  # None: a journal file, which SQLAlchemy does not parse
-        return None if self.url.startswith(JOURNAL_PREFIX) else make_url(self.url)
+        if self.url.startswith(JOURNAL_PREFIX):
+            return None
+        try:
+            return make_url(self.url)
+        except ArgumentError:
+            # not shown: what did not parse may hold a password
+            raise StorageError(f"that storage is not a URL SQLAlchemy can read: give one such as {DEFAULT_STORAGE}, "
+                               f"postgresql://USER@HOST/DATABASE or {JOURNAL_PREFIX}FILE") from None
 
     @property
     def journal(self) -> Path | None:
@@ -110,7 +117,7 @@ class Location:
             try:
                 self.artifacts.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise DataError(f"cannot make the artifact folder {self.artifacts} ({err.strerror}): pass --artifacts a "
+                raise InputError(f"cannot make the artifact folder {self.artifacts} ({err.strerror}): pass --artifacts a "
                                 f"folder you can write") from err
         return FileSystemArtifactStore(str(self.artifacts))
 
@@ -127,7 +134,7 @@ class Location:
 
     def require_database(self) -> None:
         if self.sqlite is not None and not self.sqlite.exists():
-            raise DataError(f"no database at {self.sqlite}: run `hpsearch run` first, or pass --storage")
+            raise InputError(f"no database at {self.sqlite}: run `hpsearch run` first, or pass --storage")
 
     def open(self, heartbeat: int | None = None, wait: float | None = STORAGE_WAIT,
              on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> BaseStorage:
@@ -179,13 +186,13 @@ def load_study(where: Location, name: str | None, need_complete: bool = True, st
     if name is None:
         if len(names) != 1:
             held = f"studies {', '.join(names)}" if names else "no study"
-            raise DataError(f"{where.safe} holds {held}: name one with --study")
+            raise InputError(f"{where.safe} holds {held}: name one with --study")
         name = names[0]
     if name not in names:
-        raise DataError(f"no study {name!r} in {where.safe}; it holds {', '.join(names) or 'none'}")
+        raise InputError(f"no study {name!r} in {where.safe}; it holds {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
     if need_complete and not any(t.values for t in study.get_trials(deepcopy=False)):
-        raise DataError(f"study {name!r} has no completed trial yet")
+        raise InputError(f"study {name!r} has no completed trial yet")
     return study
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from spaces.space import Space
 from trainers.registry import Registry
+from trainers.errors import InputError
 
 SPACES: Registry[Space] = Registry("space", " or a .py file")
 _REGISTERED: list[Space] = []  # in order, so that loading a file can tell what it added
@@ -31,18 +32,18 @@ def get_space(name_or_path: str) -> Space:
 
 def _load_file(path: Path) -> Space:
     if not path.is_file():
-        raise ValueError(f"space file {path} does not exist")
+        raise InputError(f"space file {path} does not exist")
     before = len(_REGISTERED)
     spec = importlib.util.spec_from_file_location(f"hpsearch_space_{path.stem}", path)
     try:
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
     except SyntaxError as err:
-        raise ValueError(f"space file {path} line {err.lineno}: {err.msg}: fix the file") from None
+        raise InputError(f"space file {path} line {err.lineno}: {err.msg}: fix the file") from None
     except Exception as err:  # the file runs when it loads: whatever it raises is the user's to fix
         line = next((frame.lineno for frame in reversed(traceback.extract_tb(err.__traceback__))
                      if Path(frame.filename).resolve() == path.resolve()), "?")
-        raise ValueError(f"space file {path} line {line}: {type(err).__name__}: {err}: fix the file") from None
+        raise InputError(f"space file {path} line {line}: {type(err).__name__}: {err}: fix the file") from None
     added = _REGISTERED[before:]
     if len(added) != 1:
-        raise ValueError(f"space file {path} must register exactly one Space with spaces.register(Space(...))")
+        raise InputError(f"space file {path} must register exactly one Space with spaces.register(Space(...))")
     return added[0]

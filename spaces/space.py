@@ -11,6 +11,7 @@ from typing import Any
 from trainers.augment import Augment
 from trainers.data import SPLIT_FRACTIONS
 from trainers.images import PER_IMAGE_BOX, RESIZE_MODES
+from trainers.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ class Space:
 
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
-            raise ValueError(f"space {self.name!r}: resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
+            raise InputError(f"space {self.name!r}: resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
         if self.crop == PER_IMAGE_BOX:
             pass
         elif self.crop and not (0 <= self.crop[0] < self.crop[2] <= 1 and 0 <= self.crop[1] < self.crop[3] <= 1):
-            raise ValueError(f"space {self.name!r}: crop {self.crop} must be {PER_IMAGE_BOX!r}, or left < right and "
+            raise InputError(f"space {self.name!r}: crop {self.crop} must be {PER_IMAGE_BOX!r}, or left < right and "
                              f"top < bottom, fractions in [0, 1]")
         if abs(sum(self.split) - 1) > 1e-6 or min(self.split) <= 0:
-            raise ValueError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")
+            raise InputError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")

@@ -54,3 +54,30 @@ def test_a_count_below_one_is_refused_where_the_flag_is_declared(capsys):
     with pytest.raises(SystemExit) as done:
         main(["run", "--space", "digits", "--jobs", "0"])
     assert done.value.code == 2 and "argument --jobs: must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_a_bad_flag_value_is_one_line_pointing_at_the_commands_help(tmp_path):
+    refused = subprocess.run([HPSEARCH, "run", "--space", "digits", "--max-ms", "-3"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.splitlines() == [
+        "hpsearch: error: argument --max-ms: must be above 0, not -3: see `hpsearch run -h`"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_bug_shows_its_traceback_exit_code_1_and_says_it_is_ours_while_bad_input_stays_one_line(monkeypatch, capsys):
+    import search.review.report as report
+
+    def broken():  # as numpy would fail deep inside a command
+        raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
+
+    monkeypatch.setattr(report, "spaces_table", broken)
+    assert main(["spaces"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "Traceback (most recent call last):" and "in broken" in "\n".join(err)
+    assert err[-2] == "ValueError: operands could not be broadcast together with shapes (3,) (4,)"
+    assert err[-1].startswith("hpsearch: this is a bug in hpsearch 0.1.0, not a mistake of yours: please report it")
+    assert err[-1].endswith("the command: hpsearch spaces")
+
+    assert main(["status", "--storage", "not a url"]) == 2  # bad input: one line, as before
+    assert capsys.readouterr().err.splitlines() == [
+        "hpsearch: error: that storage is not a URL SQLAlchemy can read: give one such as sqlite:///studies.db, "
+        "postgresql://USER@HOST/DATABASE or journal:///FILE"]

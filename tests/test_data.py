@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from trainers.cache import decode_once
-from trainers.data import DataError, discover
+from trainers.data import discover
+from trainers.errors import InputError
 from trainers.images import load_rgb, resize_square
 from trainers.prepare import prepare
 
@@ -43,7 +44,7 @@ def test_manifest_paths_are_relative_to_the_csv_and_its_split_is_kept(tiny_image
 def test_manifest_with_a_bad_split_value_is_refused(tiny_images, tmp_path):
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,label,split\nimages/circle/circle1.PNG,circle,training\n")
-    with pytest.raises(DataError, match="line 2: split 'training' is not one of train, valid, test"):
+    with pytest.raises(InputError, match="line 2: split 'training' is not one of train, valid, test"):
         discover(manifest)
 
 
@@ -124,22 +125,22 @@ def test_resize_modes_make_squares(mode):
 
 
 def test_clear_errors_before_any_work(tmp_path, tiny_images):
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         prepare(str(tmp_path / "nowhere"), 16, "stretch")
     (tmp_path / "empty" / "a").mkdir(parents=True)
     (tmp_path / "empty" / "b").mkdir()
-    with pytest.raises(DataError, match="no usable images"):
+    with pytest.raises(InputError, match="no usable images"):
         prepare(str(tmp_path / "empty"), 16, "stretch")
     shutil.rmtree(tiny_images / "square")
     shutil.rmtree(tiny_images / "stripe")
-    with pytest.raises(DataError, match="only one class"):
+    with pytest.raises(InputError, match="only one class"):
         prepare(str(tiny_images), 16, "stretch")
 
 
 def test_a_class_too_small_for_the_split_is_named_with_its_count(tiny_images):
     for path in sorted((tiny_images / "stripe").rglob("*.*"))[3:]:
         path.unlink()
-    with pytest.raises(DataError, match="class 'stripe' has 3 images; a 0.6/0.2/0.2 split needs at least 5"):
+    with pytest.raises(InputError, match="class 'stripe' has 3 images; a 0.6/0.2/0.2 split needs at least 5"):
         prepare(str(tiny_images), 16, "stretch")
 
 
@@ -197,7 +198,7 @@ def test_a_space_may_cut_each_image_to_its_own_manifest_box(tiny_images, tmp_pat
     for item, pixels in zip(decoded.items, decoded.images):
         region = Image.open(item.path).convert("RGB").crop(tuple(round(v) for v in item.box))
         assert np.array_equal(pixels, resize_square(region, 12, "stretch"))
-    with pytest.raises(DataError, match="cuts each image to its own box: pass --data a CSV manifest with the columns"):
+    with pytest.raises(InputError, match="cuts each image to its own box: pass --data a CSV manifest with the columns"):
         decode_once(discover(tiny_images), 12, "stretch", root=tmp_path / "cache", crop="manifest")
 
 

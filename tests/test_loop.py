@@ -3,6 +3,7 @@ import io
 import pytest
 import torch
 
+from trainers.errors import InputError
 from trainers.augment import Augment
 from trainers.loop import Diverged, TrainConfig, train
 from trainers.models import create_model
@@ -70,5 +71,5 @@ def test_nan_loss_stops_training(data, broken_models):
 
 
 def test_unknown_options_fail_loudly():
-    with pytest.raises(ValueError, match="unknown optimizer 'sgdd'"):
+    with pytest.raises(InputError, match="unknown optimizer 'sgdd'"):
         TrainConfig(model="baseline", batch_size=8, lr=1e-3, optimizer="sgdd")

@@ -3,6 +3,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from trainers.errors import InputError
 from search.review.report import space_distributions
 from spaces import list_spaces
 from trainers.models import WeightsUnavailable, count_parameters, create_model, list_models
@@ -54,7 +55,7 @@ def test_missing_pretrained_weights_give_one_clear_error(tmp_path):
 
 
 def test_unknown_model_is_named():
-    with pytest.raises(ValueError, match="unknown model 'resnet5000'"):
+    with pytest.raises(InputError, match="unknown model 'resnet5000'"):
         create_model("resnet5000", 3)
 
 

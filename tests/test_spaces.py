@@ -2,6 +2,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from trainers.errors import InputError
 from search.review.report import describe_space
 from search.study.options import RunOptions
 from search.study.run import run
@@ -27,5 +28,5 @@ def test_a_space_file_registers_one_space(tmp_path):
         "               suggest=lambda t: {'model': 'baseline', 'batch_size': 8, 'lr': 1e-3}))\n"
     )
     assert get_space(str(path)).name == "mine"
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         get_space(str(tmp_path / "missing.py"))

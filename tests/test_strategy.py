@@ -10,7 +10,7 @@ from search.study.options import RunOptions
 from search.study.run import run
 from search.study.strategy import START, make_sampler, prune_now
 from spaces import get_space
-from trainers.data import DataError
+from trainers.errors import InputError
 
 
 def first_lrs(sampler) -> list[float]:
@@ -55,5 +55,5 @@ def test_a_resumed_study_keeps_its_sampler_and_pruner(tiny_images, tmp_path):
     run(RunOptions(trials=2, **options))  # no choice given: the study's own
     study = optuna.load_study(study_name="tiny", storage=options["storage"])
     assert study.user_attrs["search"] == {"sampler": "random", "pruner": "halving"} and len(study.trials) == 2
-    with pytest.raises(DataError, match="study 'tiny' searches with --pruner halving: it keeps it; to try median"):
+    with pytest.raises(InputError, match="study 'tiny' searches with --pruner halving: it keeps it; to try median"):
         run(RunOptions(trials=3, pruner="median", **options))

@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 from trainers.augment import Augment
 from trainers.cache import decode_once
 from trainers.crossval import fit, fold_rows
-from trainers.data import DataError, discover
+from trainers.data import discover
+from trainers.errors import InputError
 from trainers.images import frame_of, resize_square
 from trainers.loop import TrainConfig
 from trainers.prepare import prepare, to_device
@@ -81,7 +82,7 @@ def test_a_mask_that_reaches_outside_its_image_leaves_it_out_with_the_reason(tmp
 
 def test_a_manifest_box_that_is_not_a_box_is_refused_with_its_line(tmp_path):
     (tmp_path / "m.csv").write_text("path,label,x_min,y_min,x_max,y_max\na.png,cat,10,5,4,20\n")
-    with pytest.raises(DataError, match=r"line 2: box \(10, 5, 4, 20\) needs 0 <= x_min < x_max"):
+    with pytest.raises(InputError, match=r"line 2: box \(10, 5, 4, 20\) needs 0 <= x_min < x_max"):
         discover(tmp_path / "m.csv")
 
 

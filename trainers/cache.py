@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from trainers.data import DataError, Discovery, Item
+from trainers.data import Discovery, Item
+from trainers.errors import InputError
 from trainers.digests import cache_root
 from trainers.images import PER_IMAGE_BOX, BadImage, crop_box, decode, resize_square
 from trainers.rle import rle_decode
@@ -47,7 +48,7 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
     """`crop`: a region of interest as fractions (left, top, right, bottom), or PER_IMAGE_BOX: each
     image's own box from the manifest."""
     if crop == PER_IMAGE_BOX and any(i.box is None for i in found.items):
-        raise DataError("this space cuts each image to its own box: pass --data a CSV manifest with the columns "
+        raise InputError("this space cuts each image to its own box: pass --data a CSV manifest with the columns "
                         "path,label,x_min,y_min,x_max,y_max (pixels)")
     key_text = f"{FORMAT}:{found.fingerprint}:{size}:{mode}" + (f":{crop}" if crop else "")
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]

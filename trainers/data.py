@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from trainers.digests import digests
+from trainers.errors import InputError
 from trainers.images import EXTENSIONS
 
 SPLITS = ("train", "valid", "test")
@@ -19,10 +20,6 @@ SPLIT_FRACTIONS = (0.6, 0.2, 0.2)  # train / valid / test, unless a space or a m
 BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 SEVERSTAL_CSV, SEVERSTAL_IMAGES = "train.csv", "train_images"
 SEVERSTAL_COLUMNS = ("ImageId", "ClassId", "EncodedPixels")
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message is one line telling the user what to do."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def discover(source: str | Path) -> Discovery:
     ImageId,ClassId,EncodedPixels and the images in train_images/ beside it (the CSV or its folder)."""
     source = Path(source).expanduser()
     if not source.exists():
-        raise DataError(f"data path {source} does not exist: pass --data a folder of class folders or a CSV manifest")
+        raise InputError(f"data path {source} does not exist: pass --data a folder of class folders or a CSV manifest")
     if source.is_dir() and (source / SEVERSTAL_CSV).is_file():
         source = source / SEVERSTAL_CSV
     if source.is_file():
@@ -100,7 +97,7 @@ def _from_folder(root: Path) -> _Found:
     items, skipped = [], []
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not class_dirs:
-        raise DataError(f"no class folders in {root}: put each class's images in a folder named after the class")
+        raise InputError(f"no class folders in {root}: put each class's images in a folder named after the class")
     empty = []
     for class_dir in class_dirs:
         found = [(p, p.relative_to(root)) for p in sorted(class_dir.rglob("*"))]
@@ -108,7 +105,7 @@ def _from_folder(root: Path) -> _Found:
         items += [(p, rel.as_posix(), class_dir.name, None, {}) for p, rel in found]
         empty += [] if any(p.suffix.lower() in EXTENSIONS for p, _ in found) else [class_dir]
     if empty and len(empty) < len(class_dirs):  # quietly, a classifier with a class fewer would be trained
-        raise DataError(f"class folder {empty[0]} holds no images: add images of {empty[0].name!r} or remove the folder")
+        raise InputError(f"class folder {empty[0]} holds no images: add images of {empty[0].name!r} or remove the folder")
     return _Found(root, items, skipped)
 
 
@@ -123,23 +120,23 @@ def _read_csv(path: Path, header_only: bool = False):
             reader = csv.DictReader(f)
             return reader.fieldnames or [] if header_only else [(reader.line_num, row) for row in reader]
     except (UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"{path} is not a CSV text file ({err}): pass --data a folder of class folders or a CSV manifest") from None
+        raise InputError(f"{path} is not a CSV text file ({err}): pass --data a folder of class folders or a CSV manifest") from None
 
 
 def _from_manifest(manifest: Path) -> _Found:
     root, columns = manifest.parent, _columns(manifest)
     if not {"path", "label"} <= columns:
-        raise DataError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
+        raise InputError(f"manifest {manifest} needs the columns path,label[,split]; it has {','.join(sorted(columns))}")
     has_box = set(BOX_COLUMNS) <= columns
     items = []
     for line, row in _read_csv(manifest):
         path, label = ((row.get(c) or "").strip() for c in ("path", "label"))
         if not (path and label):
-            raise DataError(f"manifest {manifest} line {line}: no {'path' if not path else 'label'}: every row needs "
+            raise InputError(f"manifest {manifest} line {line}: no {'path' if not path else 'label'}: every row needs "
                             f"path,label: fill it in or remove the row")
         split = (row.get("split") or "").strip() or None
         if "split" in columns and split not in SPLITS:
-            raise DataError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
+            raise InputError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
         extra = {"box": _box(row, f"manifest {manifest} line {line}")} if has_box else {}
         items.append((root / path, path, label, split, extra))
     return _Found(root, items, [])
@@ -149,9 +146,9 @@ def _box(row: dict, where: str) -> tuple[float, float, float, float]:
     try:
         x0, y0, x1, y1 = (float(row[c]) for c in BOX_COLUMNS)
     except (TypeError, ValueError):
-        raise DataError(f"{where}: the box {','.join(BOX_COLUMNS)} must be four numbers (pixels)") from None
+        raise InputError(f"{where}: the box {','.join(BOX_COLUMNS)} must be four numbers (pixels)") from None
     if not (0 <= x0 < x1 and 0 <= y0 < y1):
-        raise DataError(f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) needs 0 <= x_min < x_max and 0 <= y_min < y_max")
+        raise InputError(f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) needs 0 <= x_min < x_max and 0 <= y_min < y_max")
     return x0, y0, x1, y1
 
 
@@ -160,7 +157,7 @@ def _from_severstal(csv_path: Path) -> _Found:
     The label says whether it has any ('defect' or 'clean'): the split is stratified by it."""
     folder = csv_path.parent / SEVERSTAL_IMAGES
     if not folder.is_dir():
-        raise DataError(f"{csv_path} has Severstal's columns but no {SEVERSTAL_IMAGES}/ folder beside it: put the images there")
+        raise InputError(f"{csv_path} has Severstal's columns but no {SEVERSTAL_IMAGES}/ folder beside it: put the images there")
     masks: dict[str, dict[str, str]] = {}
     for _, row in _read_csv(csv_path):
         rle = (row["EncodedPixels"] or "").strip()
@@ -199,14 +196,14 @@ def check_classes(labels: list[str], fractions: tuple[float, ...] = (1.0,)) -> N
     """One clear error for no images, a single class, or a class too small for every split to get one."""
     counts = Counter(labels)
     if not counts:
-        raise DataError("no usable images: add image files (jpg, png, ...) under the class folders")
+        raise InputError("no usable images: add image files (jpg, png, ...) under the class folders")
     if len(counts) < 2:
-        raise DataError(f"only one class ({next(iter(counts))!r}): a classifier needs images of at least two classes")
+        raise InputError(f"only one class ({next(iter(counts))!r}): a classifier needs images of at least two classes")
     needed = math.ceil(1 / min(fractions) - 1e-9)
     for label, count in sorted(counts.items(), key=lambda kv: kv[1]):
         if count < needed:
             shares = "/".join(f"{f:g}" for f in fractions)
-            raise DataError(
+            raise InputError(
                 f"class {label!r} has {count} image{'s' * (count != 1)}; a {shares} split needs at least "
                 f"{needed} per class: add images of {label!r} or remove its folder"
             )
@@ -226,7 +223,7 @@ def stratified_split(items: list[Item], fractions=SPLIT_FRACTIONS, seed: int = 0
         return Split(tuple(i.split for i in items))
     train, valid, test = fractions
     if abs(train + valid + test - 1) > 1e-6:
-        raise DataError(f"split fractions {fractions} must add up to 1")
+        raise InputError(f"split fractions {fractions} must add up to 1")
     check_classes(labels, fractions)
     index = np.arange(len(items))
     rest, test_idx = train_test_split(index, test_size=test, stratify=labels, random_state=seed)

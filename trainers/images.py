@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from trainers.errors import InputError
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 RESIZE_MODES = ("pad-reflect", "letterbox", "stretch")
@@ -98,7 +99,7 @@ def frame_of(width: int, height: int, size: int, mode: str) -> Frame:
         scale = size / max(width, height)
         w, h = (max(1, round(d * scale)) for d in (width, height))
         return Frame(w / width, h / height, float((size - w) // 2), float((size - h) // 2))
-    raise ValueError(f"unknown resize mode {mode!r}: use one of {', '.join(RESIZE_MODES)}")
+    raise InputError(f"unknown resize mode {mode!r}: use one of {', '.join(RESIZE_MODES)}")
 
 
 def resize_square(img: Image.Image, size: int, mode: str, resample=Image.BILINEAR, fill: int = LETTERBOX_FILL) -> np.ndarray:

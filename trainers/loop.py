@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from trainers.augment import Augment
 from trainers.models import count_parameters, is_ours
 from trainers.tasks import Task
+from trainers.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,11 +86,11 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+            raise InputError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
+            raise InputError(f"unknown schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}")
         if self.batch_size < 1 or self.epochs < 1 or not self.lr > 0:
-            raise ValueError(f"batch_size, epochs and lr must be positive (got {self.batch_size}, {self.epochs}, {self.lr})")
+            raise InputError(f"batch_size, epochs and lr must be positive (got {self.batch_size}, {self.epochs}, {self.lr})")
 
 
 @dataclass
@@ -201,7 +202,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA device is available here; use --device cpu")
+        raise InputError(f"--device {name}: no CUDA device is available here; use --device cpu")
     return torch.device(name)
 
 

@@ -14,6 +14,7 @@ import torch
 from trainers.images import PER_IMAGE_BOX, BadImage, decode
 from trainers.loop import IMAGENET_MEAN, IMAGENET_STD, TrainConfig, autocast, load_weights
 from trainers.tasks import Place, Task, get_task
+from trainers.errors import InputError
 
 BATCH = 64  # images per forward pass
 
@@ -53,7 +54,7 @@ class Predictor:
         their manifest boxes."""
         per_image = self.card["crop"] == PER_IMAGE_BOX
         if per_image and box is None:
-            raise ValueError("this model saw each image cut to its own box: give the box of every image")
+            raise InputError("this model saw each image cut to its own box: give the box of every image")
         crop = None if per_image else self.card["crop"]
         source = io.BytesIO(source) if isinstance(source, bytes) else source
         pixels, original = decode(source, self.card["image_size"], self.card["resize"], crop, box, max_pixels)
@@ -82,7 +83,7 @@ class Ensemble:
         first = predictors[0]
         for other in predictors[1:]:
             if (other.card["task"], other.class_names) != (first.card["task"], first.class_names):
-                raise ValueError(f"these models do not answer the same question: {first.card['task']} over "
+                raise InputError(f"these models do not answer the same question: {first.card['task']} over "
                                  f"{first.class_names} and {other.card['task']} over {other.class_names}")
         self.predictors = predictors
 

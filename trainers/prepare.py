@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from trainers.cache import Decoded, decode_once
-from trainers.data import SPLIT_FRACTIONS, DataError, Discovery, Split, discover, stratified_split
+from trainers.data import SPLIT_FRACTIONS, Discovery, Split, discover, stratified_split
+from trainers.errors import InputError
 from trainers.datasets import builtin_path
 from trainers.loop import TrainData
 from trainers.tasks import Task
@@ -61,7 +62,7 @@ def prepare(
     if lost:  # quietly, a classifier with a class fewer would be trained
         why = dict(decoded.skipped)
         path = next(i.relpath for i in found.items if i.label == lost[0])
-        raise DataError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
+        raise InputError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
                         f"replace them, or remove the class")
     split = stratified_split(decoded.items, fractions, seed)
     return Prepared(found, decoded, split, sorted({i.label for i in decoded.items}))

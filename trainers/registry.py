@@ -5,6 +5,7 @@ defined (importing that module), and `names()` and `get()` are the only doors.""
 from __future__ import annotations
 
 from typing import Generic, TypeVar
+from trainers.errors import InputError
 
 T = TypeVar("T")
 
@@ -31,5 +32,5 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T:
         if name not in self._entries:
-            raise ValueError(f"unknown {self.kind} {name!r}: use one of {', '.join(self.names())}{self.hint}")
+            raise InputError(f"unknown {self.kind} {name!r}: use one of {', '.join(self.names())}{self.hint}")
         return self._entries[name]

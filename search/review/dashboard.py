@@ -19,7 +19,7 @@ from optuna_dashboard import wsgi
 
 from search.serving import allowed_hosts, family, guard_wsgi, reachable, url_host, warn_if_exposed
 from search.storage import Location
-from trainers.data import DataError
+from trainers.errors import InputError
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -92,7 +92,7 @@ def make_dashboard(where: Location, host: str, port: int, allow: list[str] = ())
     try:
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     except OSError as err:
-        raise DataError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
+        raise InputError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
     server.set_app(guard_wsgi(app, allowed_hosts(host, server.server_port, allow)))  # the port bound, where --port 0
     return server
 

@@ -15,6 +15,7 @@ from search import record
 from search.objectives import best_trial, metric_of
 from search.record import StudyRecord
 from search.storage import Location
+from trainers.errors import InputError
 
 SHOW_SKIPPED = 5
 
@@ -44,6 +45,8 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
     """The best trial's parameters, facts, test table, and its files: where each lies in the artifact store
     (named by id there), or, with `out`, copied into that folder under its own name."""
     best = best_trial(study)
+    if best is None:
+        raise InputError(f"study {study.study_name!r} has no completed trial yet: see its trials with `hpsearch status`")
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {metric_of(best):.4f}"]
     lines += [f"  {line}" for line in lineage_line(StudyRecord.read(study))]
     if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):

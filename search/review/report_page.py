@@ -52,9 +52,8 @@ def write_report(study: optuna.Study, storage, store, out: Path) -> Path:
 
 
 def _best_trial(study: optuna.Study, storage, store) -> list[str]:
-    try:
-        best = best_trial(study)
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         return ["<p>No trial has completed yet.</p>"]
     parts = [f"<h2>Best trial: {best.number}, value {metric_of(best):.4f}</h2>", _table(["parameter", "value"], [(k, short_value(v)) for k, v in best.params.items()])]
     evaluation = StudyRecord.read(study).best_evaluation

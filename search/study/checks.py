@@ -14,7 +14,8 @@ from search.study.objective import failure_reason, make_config
 from search.study.options import RunOptions
 from search.study.registry import PRUNERS, SAMPLERS
 from spaces import Space
-from trainers.data import DataError, discover
+from trainers.data import discover
+from trainers.errors import InputError
 from trainers.models import is_ours
 from trainers.prepare import Prepared, prepare, resolve_source
 from trainers.tasks import get_task
@@ -31,13 +32,13 @@ def check_space(space: Space, options: dict) -> None:
         try:  # fine_tune's choices beside suggest's (it never chooses the model: an earlier study's is fine-tuned)
             params |= suggest(optuna.create_study().ask())
         except Exception as err:
-            raise ValueError(f"space {space.name!r}: its {name}() fails ({failure_reason(err)}): fix the space") from err
+            raise InputError(f"space {space.name!r}: its {name}() fails ({failure_reason(err)}): fix the space") from err
         make_config(space, params, **options)
     for registry, name in ((SAMPLERS, space.sampler), (PRUNERS, space.pruner)):
         try:
             registry.get(name)
-        except ValueError as err:
-            raise ValueError(f"space {space.name!r}: {err}") from None
+        except InputError as err:
+            raise InputError(f"space {space.name!r}: {err}") from None
 
 
 def checked_data(opts: RunOptions, recorded: DataRecord | None, store, start: Start | None = None) -> Prepared:
@@ -48,7 +49,7 @@ def checked_data(opts: RunOptions, recorded: DataRecord | None, store, start: St
     if start is None and (space.pretrained if opts.pretrained is None else opts.pretrained):
         check_weights(space, opts.weights)
     if start and (opts.seed, tuple(space.split)) != (start.data.seed, tuple(start.data.split)):
-        raise DataError(f"--from {start.study}: study {start.study!r} split its images with --seed {start.data.seed} into "
+        raise InputError(f"--from {start.study}: study {start.study!r} split its images with --seed {start.data.seed} into "
                         f"{start.data.split}: run with the same seed and split, or its model's valid and test images "
                         f"would be ones it trained on")
     found = discover(resolve_source(source))
@@ -93,10 +94,10 @@ def checked_objectives(opts: RunOptions, existing: optuna.Study | None, prepared
         known = list(task.metrics(constant.expand(len(targets), *constant.shape), targets))
         asked = objectives.parse(opts.objectives, opts.space.metric, known)
         if opts.pruner not in (None, "none"):
-            raise DataError(f"--pruner {opts.pruner} with --objectives: Optuna's pruners take one objective, so a study of "
+            raise InputError(f"--pruner {opts.pruner} with --objectives: Optuna's pruners take one objective, so a study of "
                             f"several prunes none; leave --pruner out")
     if existing and asked and asked != then:
         has = f"optimizes {','.join(then)}" if then else f"maximizes {opts.space.metric} alone"
-        raise DataError(f"study {opts.study_name!r} {has}: it keeps that; to search --objectives {opts.objectives}, start a "
+        raise InputError(f"study {opts.study_name!r} {has}: it keeps that; to search --objectives {opts.objectives}, start a "
                         f"new study with --new-study NAME")
     return asked or then

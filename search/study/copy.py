@@ -11,7 +11,7 @@ from optuna_dashboard import get_note, save_note
 from search.record import StudyRecord
 from search.storage import Location, load_study, set_heartbeat
 from search.study.resume import checkpoint_id, fail_stale_trials, retry
-from trainers.data import DataError
+from trainers.errors import InputError
 
 
 def copy_study(origin: Location, destination: Location, name: str | None) -> str:
@@ -25,11 +25,11 @@ def copy_study(origin: Location, destination: Location, name: str | None) -> str
         fail_stale_trials(source)
     running = source.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if running:
-        raise DataError(f"study {source.study_name!r} has {len(running)} running trial(s) in {origin.safe}: stop its "
+        raise InputError(f"study {source.study_name!r} has {len(running)} running trial(s) in {origin.safe}: stop its "
                         f"workers, or wait until their trials end, then copy it")
     target_storage = destination.open()
     if source.study_name in optuna.get_all_study_names(target_storage):
-        raise DataError(f"{destination.safe} already holds a study {source.study_name!r}: copy into another storage, "
+        raise InputError(f"{destination.safe} already holds a study {source.study_name!r}: copy into another storage, "
                         f"or delete it there")
     optuna.copy_study(from_study_name=source.study_name, from_storage=storage, to_storage=target_storage)
     target = optuna.load_study(study_name=source.study_name, storage=target_storage)

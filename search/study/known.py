@@ -22,7 +22,7 @@ from optuna.trial import FixedTrial, FrozenTrial, TrialState
 from search import record
 from search.objectives import objectives_of, ranked
 from search.storage import Location, load_study
-from trainers.data import DataError
+from trainers.errors import InputError
 
 ENQUEUE_TOP = 5  # --enqueue STUDY: that study's this many best parameter sets
 DEFAULT = "the space's default"
@@ -46,7 +46,7 @@ def known_configurations(space, enqueue: str | None, top: int, study_is_new: boo
         study = other_study(enqueue, where)
         best = ranked(study)[:top]
         if not best:
-            raise DataError(f"--enqueue {enqueue}: study {enqueue!r} has no completed trial to take parameters from")
+            raise InputError(f"--enqueue {enqueue}: study {enqueue!r} has no completed trial to take parameters from")
         known += [Known(checked(space, t.params, f"--enqueue study {enqueue!r} trial {t.number}"),
                         f"study {enqueue} trial {t.number}") for t in best]
     return known
@@ -91,22 +91,22 @@ class _Checking(FixedTrial):
         from search.review.report import describe_distribution  # here: the CLI reads ENQUEUE_TOP without pandas
 
         if name not in self._params:
-            raise DataError(f"{self._where}: no value for {name}, which the space chooses ({describe_distribution(distribution)})")
+            raise InputError(f"{self._where}: no value for {name}, which the space chooses ({describe_distribution(distribution)})")
         value = _typed(self._params[name], distribution)
         if value is None or not distribution._contains(distribution.to_internal_repr(value)):
-            raise DataError(f"{self._where}: {name}={self._params[name]} is not one the space can choose "
+            raise InputError(f"{self._where}: {name}={self._params[name]} is not one the space can choose "
                             f"({describe_distribution(distribution)})")
         self._suggested_params[name], self._distributions[name] = value, distribution
         return value
 
 
 def checked(space, params: dict, where: str) -> dict:
-    """`params` as the space's parameters, of their own types; DataError naming what does not fit."""
+    """`params` as the space's parameters, of their own types; InputError naming what does not fit."""
     trial = _Checking(params, where)
     space.suggest(trial)
     unknown = sorted(params.keys() - trial.params.keys())
     if unknown:
-        raise DataError(f"{where}: {', '.join(unknown)}: not a parameter the space chooses (it chooses "
+        raise InputError(f"{where}: {', '.join(unknown)}: not a parameter the space chooses (it chooses "
                         f"{', '.join(trial.params)}); leave it out")
     return trial.params
 
@@ -129,13 +129,13 @@ def _read_sets(path: Path) -> list[tuple[dict, str]]:
         if path.suffix.lower() == ".json":
             sets = json.loads(path.read_text())
             if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
-                raise DataError(f"--enqueue {path}: a JSON file of parameter sets is a list of objects, "
+                raise InputError(f"--enqueue {path}: a JSON file of parameter sets is a list of objects, "
                                 f'e.g. [{{"lr": 0.001, "batch_size": 32}}]')
             return [(s, f"{path.name} set {i}") for i, s in enumerate(sets, 1)]
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as err:
-        raise DataError(f"--enqueue {path}: not a readable CSV or JSON file of parameter sets ({err})") from None
+        raise InputError(f"--enqueue {path}: not a readable CSV or JSON file of parameter sets ({err})") from None
     exported = any(k.startswith("params_") for k in rows[0]) if rows else False
     sets = []
     for i, row in enumerate(rows, 2):  # the header is line 1
@@ -144,16 +144,16 @@ def _read_sets(path: Path) -> list[tuple[dict, str]]:
         if params:  # an exported trial that ended before it drew any (a surplus one) has none
             sets.append((params, f"{path.name} line {i}"))
     if not sets:
-        raise DataError(f"--enqueue {path}: no parameter sets in it (a header line, then a line per set)")
+        raise InputError(f"--enqueue {path}: no parameter sets in it (a header line, then a line per set)")
     return sets
 
 
 def other_study(name: str, where: Location, flag: str = "--enqueue") -> optuna.Study:
     try:
         return load_study(where, name, need_complete=False)
-    except DataError as err:
+    except InputError as err:
         nofile = "no file of that name, and " if flag == "--enqueue" else ""
-        raise DataError(f"{flag} {name}: {nofile}{err} (a study in another storage: --from-storage)") from None
+        raise InputError(f"{flag} {name}: {nofile}{err} (a study in another storage: --from-storage)") from None
 
 
 def history_from(name: str | None, where: Location, space, objectives: list[str] | None) -> list[FrozenTrial]:
@@ -165,15 +165,15 @@ def history_from(name: str | None, where: Location, space, objectives: list[str]
     other = other_study(name, where, "--learn-from")
     searched = other.user_attrs.get(record.SPACE)
     if searched != space.name:
-        raise DataError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "
+        raise InputError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "
                         f"from a study of the same space")
     if objectives_of(other) != objectives:
         theirs, ours = (",".join(o) if o else f"{space.metric} alone" for o in (objectives_of(other), objectives))
-        raise DataError(f"--learn-from {name}: that study optimizes {theirs}, this one {ours}: learn from a study of "
+        raise InputError(f"--learn-from {name}: that study optimizes {theirs}, this one {ours}: learn from a study of "
                         f"the same objectives")
     history = imported(other)
     if not history:
-        raise DataError(f"--learn-from {name}: that study has no finished trial to learn from")
+        raise InputError(f"--learn-from {name}: that study has no finished trial to learn from")
     return history
 
 

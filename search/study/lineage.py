@@ -26,7 +26,7 @@ from search.record import DataRecord
 from search.storage import Location
 from search.study.known import other_study
 from search.winner.models import has_weights, top_trials
-from trainers.data import DataError
+from trainers.errors import InputError
 from trainers.digests import cache_root
 
 
@@ -85,7 +85,7 @@ def starting_model(text: str | None, where: Location, space, study_name: str, re
     """--from STUDY[:TRIAL] in `where`: that trial (the best with weights by default), its card and weights;
     checked against the space and against the start study `study_name` recorded (`recorded`), before any work."""
     if recorded and not text:
-        raise DataError(f"study {study_name!r} starts every trial from study {recorded['study']!r} trial {recorded['trial']}: run "
+        raise InputError(f"study {study_name!r} starts every trial from study {recorded['study']!r} trial {recorded['trial']}: run "
                         f"it with --from {recorded['study']}:{recorded['trial']}"
                         + (f" --from-storage {recorded['storage']}" if recorded["storage"] != where.safe else ""))
     if not text:
@@ -96,7 +96,7 @@ def starting_model(text: str | None, where: Location, space, study_name: str, re
     trial = _source_trial(study, store, number, text)
     start = _download(study, trial, store, where)
     if recorded and (recorded["study"], recorded["trial"]) != (start.study, start.trial):
-        raise DataError(f"--from {text}: study {study_name!r} starts from study {recorded['study']!r} trial {recorded['trial']} "
+        raise InputError(f"--from {text}: study {study_name!r} starts from study {recorded['study']!r} trial {recorded['trial']} "
                         f"and keeps it; to start from another, start a new study with --new-study NAME")
     _check_fits(start, space, text)
     return start
@@ -106,13 +106,13 @@ def _source_trial(study: optuna.Study, store, number: int | None, text: str) -> 
     if number is None:
         best = top_trials(study, store, 1)
         if not best:
-            raise DataError(f"--from {text}: no trial of study {study.study_name!r} has its weights in the artifact "
+            raise InputError(f"--from {text}: no trial of study {study.study_name!r} has its weights in the artifact "
                             f"store: start from a study run with --keep, beside its artifacts/ folder")
         return best[0]
     trial = next((t for t in record.own_trials(study) if t.number == number), None)
     if trial is None or not has_weights(store, trial):
         kept = ", ".join(str(t.number) for t in top_trials(study, store, 100)) or "none"
-        raise DataError(f"--from {text}: trial {number} of study {study.study_name!r} has no stored weights; "
+        raise InputError(f"--from {text}: trial {number} of study {study.study_name!r} has no stored weights; "
                         f"trials with weights: {kept}")
     return trial
 
@@ -139,17 +139,17 @@ def _download(study: optuna.Study, trial, store, where: Location) -> Start:
 def _check_fits(start: Start, space, text: str) -> None:
     """The earlier model must do this space's task, one whose search it can be fine-tuned under."""
     if start.card["task"] != space.task:
-        raise DataError(f"--from {text}: its model does the task {start.card['task']!r}, space {space.name!r} the task "
+        raise InputError(f"--from {text}: its model does the task {start.card['task']!r}, space {space.name!r} the task "
                         f"{space.task!r}: start from a study of this task")
     if space.task == "ovr":
-        raise DataError(f"--from {text}: a one-vs-rest model is one model per class and fold; --from fine-tunes one model")
+        raise InputError(f"--from {text}: a one-vs-rest model is one model per class and fold; --from fine-tunes one model")
     if start.data is None:
-        raise DataError(f"--from {text}: study {start.study!r} recorded no data: it cannot be checked against these images")
+        raise InputError(f"--from {text}: study {start.study!r} recorded no data: it cannot be checked against these images")
     if space.fine_tune is None:
         from search.review.report import space_distributions
 
         choice = space_distributions(space).get("model")
         model = start.card["config"]["model"]
         if isinstance(choice, CategoricalDistribution) and model not in choice.choices:
-            raise DataError(f"--from {text}: its model {model!r} is not one space {space.name!r} chooses "
+            raise InputError(f"--from {text}: its model {model!r} is not one space {space.name!r} chooses "
                             f"({', '.join(map(str, choice.choices))}): start from a study of this space")

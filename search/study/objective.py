@@ -41,6 +41,7 @@ from trainers.loop import (
     Diverged, TrainConfig, TrainData, TrainResult, build_model, chance_level, gpu_of, predict, save_weights,
 )
 from trainers.tasks import Task, get_task, task_options
+from trainers.errors import InputError
 
 
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
@@ -70,7 +71,7 @@ def make_config(space: Space, params: dict, *, epochs: int | None = None, seed: 
     }
     unknown = sorted(set(values) - fields - for_task)
     if unknown:
-        raise ValueError(f"space {space.name!r} sets unknown training options {unknown}: use fields of TrainConfig "
+        raise InputError(f"space {space.name!r} sets unknown training options {unknown}: use fields of TrainConfig "
                          f"or options of the task {space.task!r} ({', '.join(sorted(for_task)) or 'none'})")
     task = get_task(space.task, **{k: v for k, v in values.items() if k in for_task})
     return TrainConfig(**{k: v for k, v in values.items() if k in fields}), task

@@ -17,7 +17,7 @@ from search.storage import PASSWORD_VARIABLE, STORAGE_WAIT, Location
 from search.study.keep import KEEP
 from search.study.known import ENQUEUE_TOP
 from search.study.resume import CHECKPOINT_EVERY, HEARTBEAT
-from trainers.data import DataError
+from trainers.errors import InputError
 
 if TYPE_CHECKING:  # spaces bring torch along: the CLI reads these options' defaults without waiting for it
     from spaces import Space
@@ -111,10 +111,10 @@ def spread_over(device, asked: list[int] | None) -> list[int] | None:
         named = ",".join(map(str, asked))
         if device.type != "cuda":
             why = "this machine has no CUDA device" if not torch.cuda.is_available() else f"--device is {device}"
-            raise DataError(f"--gpus {named}: {why}: leave --gpus out to train on the CPU")
+            raise InputError(f"--gpus {named}: {why}: leave --gpus out to train on the CPU")
         count = torch.cuda.device_count()
         if not asked or not all(0 <= g < count for g in asked):
-            raise DataError(f"--gpus {named}: this machine shows {count} GPU(s), numbered 0 to {count - 1}: name some of them")
+            raise InputError(f"--gpus {named}: this machine shows {count} GPU(s), numbered 0 to {count - 1}: name some of them")
         return asked
     if device.type == "cuda" and device.index is None:
         return list(range(torch.cuda.device_count()))
@@ -129,7 +129,7 @@ def start_workers(opts: RunOptions, gpus: list[int] | None = None) -> list[subpr
     if opts.jobs <= 1 or opts.worker:
         return []
     if opts.location.in_memory:
-        raise DataError("--jobs needs a database file that all workers can open, not an in-memory SQLite")
+        raise InputError("--jobs needs a database file that all workers can open, not an in-memory SQLite")
     password = opts.location.password  # through the environment, not a command line others can read
     env = {**os.environ, **({PASSWORD_VARIABLE: password} if password else {})}
     workers = []

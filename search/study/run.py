@@ -35,7 +35,7 @@ from search.study.feasible import models_over_limits
 from search.study.strategy import make_pruner, make_sampler
 from search.winner.evaluate import evaluate_best
 from trainers.costs import CostLimits
-from trainers.data import DataError
+from trainers.errors import InputError
 from trainers.loop import TrainData, pick_device
 from trainers.prepare import BUILTIN_PREFIX, Prepared, to_device
 from trainers.tasks import get_task
@@ -53,7 +53,7 @@ def run(opts: RunOptions) -> dict | None:
     gpus = spread_over(device, opts.gpus)
     device = torch.device("cuda", gpus[0]) if gpus else device  # this process is worker 0
     if opts.cost_device == "cuda" and not torch.cuda.is_available():
-        raise DataError("--cost-device cuda: no CUDA device is available here; measure on the CPU with --cost-device cpu")
+        raise InputError("--cost-device cuda: no CUDA device is available here; measure on the CPU with --cost-device cpu")
     where = opts.location
     where.check_folder()
     heartbeat = None if where.journal else opts.heartbeat  # journals keep none
@@ -64,7 +64,7 @@ def run(opts: RunOptions) -> dict | None:
     existing = optuna.load_study(study_name=opts.study_name, storage=storage) if exists else None
     attrs = existing.user_attrs if existing else {}
     if exists and opts.new_study:
-        raise DataError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
+        raise InputError(f"study {opts.study_name!r} already exists in {where.safe}: name another with --new-study")
     others = Location(opts.from_storage) if opts.from_storage else where  # where --from, --enqueue and --learn-from find studies
     start = started(opts, others, existing)
     options = start.options if start else {"pretrained": opts.pretrained, "weights": opts.weights}
@@ -78,7 +78,7 @@ def run(opts: RunOptions) -> dict | None:
         known_configurations(opts.space, opts.enqueue, opts.enqueue_top, default_first=not opts.no_default_first, where=others,
                              study_is_new=not (existing and existing.get_trials(deepcopy=False))))
     if start and any(k.params.get("model", start.architecture["model"]) != start.architecture["model"] for k in prior.known):
-        raise DataError(f"--enqueue with --from: a set names another model than {start.architecture['model']!r}, "
+        raise InputError(f"--enqueue with --from: a set names another model than {start.architecture['model']!r}, "
                         f"which every trial starts from; leave the model out of the sets")
     prepared = checked_data(opts, DataRecord.read(attrs), where.artifact_store(create=False), start)  # before the study
     names = checked_objectives(opts, existing, prepared)
@@ -175,7 +175,7 @@ def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: Ru
     choices = space_distributions(opts.space)["model"].choices
     said = each_with_limit(over)
     if set(choices) <= set(over) or (start and start.architecture["model"] in over):
-        raise DataError(f"no model {'the study starts from' if start else 'of space ' + repr(opts.space.name)} meets the "
+        raise InputError(f"no model {'the study starts from' if start else 'of space ' + repr(opts.space.name)} meets the "
                         f"limits: {said}; raise --max-ms, --max-params or --max-mb")
     if not opts.worker:
         tqdm.write(not_drawn_line(over)[0])
@@ -185,11 +185,11 @@ def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: Ru
 def started(opts: RunOptions, others: Location, existing: optuna.Study | None) -> Start | None:
     """The earlier model every trial starts from (--from), where there is one; checked before any work."""
     if opts.from_model and (opts.pretrained or opts.weights):
-        raise DataError(f"--from {opts.from_model} with --pretrained or --weights: every trial starts from that study's "
+        raise InputError(f"--from {opts.from_model} with --pretrained or --weights: every trial starts from that study's "
                         f"model, not from ImageNet's weights; leave them out")
     recorded = StudyRecord.read(existing).started_from if existing else None
     if opts.from_model and existing and not recorded and existing.get_trials(deepcopy=False):
-        raise DataError(f"--from {opts.from_model}: study {opts.study_name!r} has trials that started from scratch; "
+        raise InputError(f"--from {opts.from_model}: study {opts.study_name!r} has trials that started from scratch; "
                         f"start a new study with --new-study NAME")
     return starting_model(opts.from_model, others, opts.space, opts.study_name, recorded)
 
@@ -261,7 +261,7 @@ def search_choices(opts: RunOptions, then: dict[str, str]) -> dict[str, str]:
     chosen = {}
     for what, asked, default in (("sampler", opts.sampler, opts.space.sampler), ("pruner", opts.pruner, opts.space.pruner)):
         if asked and then.get(what) and asked != then[what]:
-            raise DataError(f"study {opts.study_name!r} searches with --{what} {then[what]}: it keeps it; to try {asked}, "
+            raise InputError(f"study {opts.study_name!r} searches with --{what} {then[what]}: it keeps it; to try {asked}, "
                             f"start a new study with --new-study NAME")
         chosen[what] = asked or then.get(what) or default
     return chosen
@@ -307,8 +307,6 @@ class _Progress:
         tqdm.write(f"trial {trial.number:3d} {outcome:28s} {params}{known}")
         if trial.state in FINISHED:
             self.bar.update()
-        try:
-            best = best_trial(study)
+        best = best_trial(study)
+        if best is not None:
             self.bar.set_postfix_str(f"best {self.metric} {metric_of(best):.4f} (trial {best.number})")
-        except ValueError:  # no trial has completed yet
-            pass

@@ -16,7 +16,7 @@ from PIL import Image
 from search.storage import Location
 from search.winner.models import best_models
 from search.winner.predict import image_files
-from trainers.data import DataError
+from trainers.errors import InputError
 from trainers.images import BadImage, mask_to_original
 from trainers.predict import Predictor
 from trainers.rle import rle_decode, rle_encode
@@ -34,7 +34,7 @@ class Cascade:
 
     def __post_init__(self):
         if DEFECT not in self.defect.class_names or self.types.class_names != self.masks.class_names:
-            raise DataError(f"these studies do not make a cascade: the first must tell {DEFECT!r} from the rest "
+            raise InputError(f"these studies do not make a cascade: the first must tell {DEFECT!r} from the rest "
                             f"(it has {self.defect.class_names}), the other two share their classes "
                             f"({self.types.class_names} and {self.masks.class_names})")
 
@@ -113,7 +113,7 @@ def dice_scores(found: list[tuple[str, str, object]], paths: list[Path], classes
 def load_cascade(where: Location, studies: list[str], device: torch.device) -> Cascade:
     """The best trial of each of the three studies (defect, types, masks), from search.winner.models."""
     if len(studies) != 3:
-        raise DataError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
+        raise InputError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
     where.require_database()
     storage = where.open()
     return Cascade(*(best_models(where, name, 1, device, storage=storage)[2].predictors[0] for name in studies))
@@ -125,7 +125,7 @@ def run_cascade(where: Location, studies: list[str], sources: list[str], out: Pa
 
     paths = [path for path, _ in image_files(sources)]  # Severstal names an image by its file name
     if truth and not Path(truth).is_file():
-        raise DataError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
+        raise InputError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
     cascade = load_cascade(where, studies, pick_device(device))
     found, skipped = cascade.predict([(p.name, p) for p in paths])
     with open(out, "w", newline="") as f:

@@ -17,7 +17,8 @@ from search.review.front import metric_name
 from search.review.report import format_table
 from search.storage import Location
 from search.winner.models import best_models, load_predictor, top_trials
-from trainers.data import DataError, discover
+from trainers.data import discover
+from trainers.errors import InputError
 from trainers.loop import TrainData, pick_device
 from trainers.predict import Ensemble
 from trainers.prepare import prepare, resolve_source, to_device
@@ -39,7 +40,7 @@ def outputs(ensemble: Ensemble, data: TrainData, split: str) -> torch.Tensor:
 def table(ensemble: Ensemble, data: TrainData) -> dict[str, dict[str, float]]:
     for predictor in ensemble.predictors:
         if predictor.card["image_size"] != data.images.shape[-1]:
-            raise DataError(f"a model of {predictor.card['image_size']} px images cannot be tested on {data.images.shape[-1]} px ones")
+            raise InputError(f"a model of {predictor.card['image_size']} px images cannot be tested on {data.images.shape[-1]} px ones")
     return {s: ensemble.task.metrics(outputs(ensemble, data, s), data.targets[data.splits[s]].cpu()) for s in SPLITS}
 
 
@@ -93,9 +94,8 @@ def run_evaluate(where: Location, study_name: str | None, k: int | None, device:
 
 def evaluate_best(study: optuna.Study, data: TrainData, store) -> dict | None:
     """When a run ends: the best trial's stored model on train, valid and test; stored on the study and printed."""
-    try:
-        best = best_trial(study)
-    except ValueError:
+    best = best_trial(study)
+    if best is None:
         tqdm.write("no trial completed: nothing to test")
         return None
     if best.number not in [t.number for t in top_trials(study, store, 1)]:

@@ -19,7 +19,7 @@ from search.objectives import metric_of
 from search.storage import Location
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
-from trainers.data import DataError
+from trainers.errors import InputError
 from trainers.images import preparation
 
 TOLERANCE = 1e-3
@@ -124,8 +124,8 @@ def earlier_export(out: Path, study: str, trial: int) -> dict:
         earlier = json.loads(card.read_text())
         same = (earlier["study"], earlier["trial"]) == (study, trial)
     except (ValueError, KeyError, TypeError):
-        raise DataError(f"{card} is not an hpsearch export's card: export into another folder with --out") from None
+        raise InputError(f"{card} is not an hpsearch export's card: export into another folder with --out") from None
     if not same:
-        raise DataError(f"{out} holds the export of trial {earlier['trial']} of study {earlier['study']!r}: export trial {trial} "
+        raise InputError(f"{out} holds the export of trial {earlier['trial']} of study {earlier['study']!r}: export trial {trial} "
                    f"into another folder with --out")
     return earlier if "files" in earlier else {}

@@ -16,7 +16,7 @@ from search.objectives import ensemble_candidate, ranked
 from search.record import ENSEMBLE, MODEL_ARTIFACT, WEIGHTS_ARTIFACT
 from search.storage import Location, load_study
 from search.winner.pick import pick
-from trainers.data import DataError
+from trainers.errors import InputError
 
 
 def has_weights(store, trial: FrozenTrial) -> bool:
@@ -54,7 +54,7 @@ def best_models(where: Location, study_name: str | None, k: int, device, trial: 
     from trainers.predict import Ensemble
 
     if k > 1 and (trial is not None or pick_rule):
-        raise DataError("--ensemble with --trial or --pick: use one chosen trial, or the K best ensembled")
+        raise InputError("--ensemble with --trial or --pick: use one chosen trial, or the K best ensembled")
     study = load_study(where, study_name, storage=storage)
     store = where.artifact_store(create=False)
     if pick_rule:
@@ -71,10 +71,10 @@ def best_models(where: Location, study_name: str | None, k: int, device, trial: 
         chosen = [t for t in study.get_trials(deepcopy=False) if t.number == trial and has_weights(store, t)]
         if not chosen:
             kept = ", ".join(str(t.number) for t in top_trials(study, store, 100)) or "none"
-            raise DataError(f"trial {trial} of study {study.study_name!r} has no stored weights; trials with weights: {kept}")
+            raise InputError(f"trial {trial} of study {study.study_name!r} has no stored weights; trials with weights: {kept}")
     else:
         chosen = top_trials(study, store, k)
         if not chosen:
-            raise DataError(f"no trial of study {study.study_name!r} has its weights in {where.artifacts}: "
+            raise InputError(f"no trial of study {study.study_name!r} has its weights in {where.artifacts}: "
                             f"pass --artifacts where the artifact store is")
     return study, chosen, Ensemble([load_predictor(store, t, device) for t in chosen])

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from search import record
 from search.objectives import metric_of, trial_figure
-from trainers.data import DataError
+from trainers.errors import InputError
 
 RULE = re.compile(r"^\s*(best|fastest|smallest)\s+(\w+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 ORDER = {"best": lambda t: -metric_of(t), "fastest": lambda t: t.user_attrs[record.COSTS]["ms"],
@@ -30,14 +30,14 @@ def pick(trials: list[FrozenTrial], rule: str) -> FrozenTrial:
     """The trial of `trials` (completed, weights kept) that `rule` chooses; one line where none matches."""
     parsed = RULE.match(rule)
     if not parsed:
-        raise DataError(f"--pick {rule!r}: say which and under what condition, {EXAMPLE}")
+        raise InputError(f"--pick {rule!r}: say which and under what condition, {EXAMPLE}")
     order, name, compare, bound = parsed[1], parsed[2], COMPARE[parsed[3]], float(parsed[4])
     measured = [t for t in trials if record.COSTS in t.user_attrs]
     if not any(trial_figure(t, name) is not None for t in measured):
-        raise DataError(f"--pick {rule!r}: no kept trial records {name!r}: name a cost (ms, throughput, params, mb, "
+        raise InputError(f"--pick {rule!r}: no kept trial records {name!r}: name a cost (ms, throughput, params, mb, "
                         f"flops) or a valid metric, {EXAMPLE}")
     matching = [t for t in measured if trial_figure(t, name) is not None and compare(trial_figure(t, name), bound)]
     if not matching:
-        raise DataError(f"--pick {rule!r}: none of the {len(measured)} trials with kept weights and costs has {name} "
+        raise InputError(f"--pick {rule!r}: none of the {len(measured)} trials with kept weights and costs has {name} "
                         f"{parsed[3]} {bound:g}; see them with `hpsearch front`, or keep more with `run --keep`")
     return min(matching, key=lambda t: (ORDER[order](t), record.ENSEMBLE in t.user_attrs, t.number))  # ties: a single trial

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from search.storage import Location
-from trainers.data import DataError
+from trainers.errors import InputError
 from trainers.images import EXTENSIONS
 
 CHUNK = 256  # images decoded and answered at a time: memory stays bounded on big folders
@@ -27,9 +27,9 @@ def image_files(sources: list[str]) -> list[tuple[Path, str]]:
         elif source.is_file():
             files.append((source, str(source)))
         else:
-            raise DataError(f"{source} does not exist: name image files or folders of them")
+            raise InputError(f"{source} does not exist: name image files or folders of them")
     if not files:
-        raise DataError(f"no image files in {', '.join(sources)} or below")
+        raise InputError(f"no image files in {', '.join(sources)} or below")
     return files
 
 
@@ -55,7 +55,7 @@ def run_predict(where: Location, study_name: str | None, sources: list[str], out
     answered, skipped = predict_files(ensemble, paths)
     seconds = time.perf_counter() - start
     if not answered:
-        raise DataError(f"none of the {len(skipped)} files could be read as an image (the first, {skipped[0][0]}: "
+        raise InputError(f"none of the {len(skipped)} files could be read as an image (the first, {skipped[0][0]}: "
                         f"{skipped[0][1]}): nothing written to {out}")
     rows = [row for name, fields in answered for row in ensemble.task.rows(name, fields)]
     header = list(dict.fromkeys(key for row in rows for key in row)) or ["image"]

@@ -35,6 +35,7 @@ from search.record import COSTS, StudyRecord
 from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
 from trainers.images import BadImage, TooLarge, pixels_of
+from trainers.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as err:
         sock.close()
-        raise ValueError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
+        raise InputError(f"cannot serve on {host}:{port} ({err.strerror}): pick another --port or --host") from err
     sock.listen(128)
     return sock
 

@@ -12,6 +12,7 @@ from trainers.datasets.digits import write_digits
 from trainers.datasets.drillbit import render_drillbit
 from trainers.datasets.localize import render_localize
 from trainers.datasets.steel import render_steel
+from trainers.errors import InputError
 
 # name -> (writer, version): bump the version when a writer's output changes
 BUILTIN = {
@@ -26,7 +27,7 @@ BUILTIN = {
 def builtin_path(name: str) -> Path:
     """The folder of built-in data set `name`, written on first use."""
     if name not in BUILTIN:
-        raise ValueError(f"unknown built-in data {name!r}: use one of {', '.join(BUILTIN)}")
+        raise InputError(f"unknown built-in data {name!r}: use one of {', '.join(BUILTIN)}")
     write, version = BUILTIN[name]
     folder = cache_root() / "datasets" / f"{name}-v{version}"
     if not folder.exists():

@@ -12,9 +12,10 @@ from timm.models import group_parameters
 from torch import nn
 
 from trainers.models.registry import MODELS, is_ours
+from trainers.errors import InputError
 
 
-class WeightsUnavailable(ValueError):
+class WeightsUnavailable(InputError):
     """Pretrained weights were asked for and cannot be had."""
 
 
@@ -39,7 +40,7 @@ def _spatial(name: str, backbone: nn.Module) -> nn.Module:
         backbone.reset_classifier(0, global_pool="")
         net = nn.Sequential(backbone, SpatialPool())
     else:
-        raise ValueError(f"model {name!r} pools its features its own way: it cannot give positions; pick another")
+        raise InputError(f"model {name!r} pools its features its own way: it cannot give positions; pick another")
     net.num_features = 3 * backbone.num_features
     return net
 

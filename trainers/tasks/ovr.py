@@ -12,6 +12,7 @@ from torch import nn
 from trainers.models import create_model
 from trainers.tasks.classify import Classify
 from trainers.tasks.registry import register_task
+from trainers.errors import InputError
 
 
 class OneVsRestModel(nn.Module):
@@ -40,7 +41,7 @@ class OneVsRest(Classify):
 
     def __post_init__(self):
         if not 0 < self.negatives <= 1 or self.folds < 2:
-            raise ValueError(f"ovr needs 0 < negatives <= 1 and at least 2 folds (got {self.negatives}, {self.folds})")
+            raise InputError(f"ovr needs 0 < negatives <= 1 and at least 2 folds (got {self.negatives}, {self.folds})")
 
     def steps(self, epochs: int, class_names: list[str]) -> int:
         return self.folds * len(class_names)

@@ -6,6 +6,7 @@ import dataclasses
 
 from trainers.registry import Registry
 from trainers.tasks.task import Task
+from trainers.errors import InputError
 
 TASKS: Registry[type[Task]] = Registry("task")
 
@@ -26,5 +27,5 @@ def task_options(name: str) -> set[str]:
 def get_task(name: str, **options) -> Task:
     unknown = sorted(set(options) - task_options(name))
     if unknown:
-        raise ValueError(f"task {name!r} has no options {unknown}: it takes {sorted(task_options(name)) or 'none'}")
+        raise InputError(f"task {name!r} has no options {unknown}: it takes {sorted(task_options(name)) or 'none'}")
     return TASKS.get(name)(**options)

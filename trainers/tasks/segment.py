@@ -18,6 +18,7 @@ from trainers.rle import rle_encode
 from trainers.tasks.multilabel import SEVERSTAL
 from trainers.tasks.registry import register_task
 from trainers.tasks.task import Task
+from trainers.errors import InputError
 
 
 @register_task
@@ -100,7 +101,7 @@ class Segment(Task):
         try:
             model = smp.Unet(encoder_weights=None, **options)
         except KeyError as err:
-            raise ValueError(f"unknown segmentation encoder {name!r}: use a segmentation_models_pytorch encoder name") from err
+            raise InputError(f"unknown segmentation encoder {name!r}: use a segmentation_models_pytorch encoder name") from err
         if pretrained:
             path = find_weights_file(name, weights) if weights else None
             try:
