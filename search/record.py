@@ -23,7 +23,7 @@ DEVICE = "device"  # where it trained
 GPU = "gpu"  # on a GPU: {"index": the machine's index for it, "name": the card's}
 UNIT = "unit"  # "fold" where its steps are folds (one-vs-rest); absent for epochs
 BEST_METRICS = "best_metrics"  # the metrics of its best epoch so far (of its folds, their mean)
-HISTORY = "epochs"  # every epoch's metrics: written by studies before BEST_METRICS, read from them still
+EPOCH_METRICS = "epochs"  # a trial's every epoch's metrics: written by studies before BEST_METRICS, read from them still
 RESUMED_FROM_EPOCH = "resumed_from_epoch"
 FAIL_REASON = "fail_reason"
 PRUNED_REASON = "pruned_reason"
@@ -76,7 +76,7 @@ def best_metrics(trial: FrozenTrial) -> dict[str, float]:
     """The valid metrics of a trial's best epoch (of its folds, their mean), from what it recorded."""
     if BEST_METRICS in trial.user_attrs:
         return trial.user_attrs[BEST_METRICS]
-    history = trial.user_attrs.get(HISTORY) or []  # a study made before BEST_METRICS
+    history = trial.user_attrs.get(EPOCH_METRICS) or []  # a study made before BEST_METRICS
     if not history:
         return {}
     if trial.user_attrs.get(UNIT) == "fold":
@@ -151,7 +151,7 @@ DATA = "data"  # a DataRecord, but for its splits_artifact
 SPLITS_ARTIFACT = "splits_artifact"
 STORAGE = "storage"  # where it was made, without a password
 SEARCH = "search"  # {"sampler": name, "pruner": name}: kept for good
-EPOCHS = "epochs"  # per trial, for `hpsearch status`: what running every trial to its end costs
+EPOCHS_PER_TRIAL = "epochs"  # a study's epochs per trial, for `hpsearch status`: what running every trial to its end costs
 TRIALS_WANTED = "trials_wanted"  # finished trials the last run asked for: for `status`, and for retries
 HEARTBEAT = "heartbeat"  # seconds: for `hpsearch copy`, to tell dead workers from live ones
 KEEP = "keep"  # the weights of this many best trials are kept
@@ -184,7 +184,7 @@ class StudyRecord:
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
         attrs = study if isinstance(study, dict) else study.user_attrs
-        plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS: "epochs", TRIALS_WANTED: "trials_wanted",
+        plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS_PER_TRIAL: "epochs", TRIALS_WANTED: "trials_wanted",
                  HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
                  METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out"}
         return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
@@ -193,7 +193,7 @@ class StudyRecord:
 def record_run(study: optuna.Study, *, search: dict[str, str], epochs: int, trials_wanted: int, heartbeat: int,
                keep: int, metric: str, ruled_out: dict[str, str]) -> None:
     """What each run of a study says about how it runs: the latest run's word stands."""
-    for key, value in ((SEARCH, search), (EPOCHS, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
+    for key, value in ((SEARCH, search), (EPOCHS_PER_TRIAL, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
                        (KEEP, keep), (METRIC, metric), (RULED_OUT, ruled_out)):
         study.set_user_attr(key, value)
 

@@ -2,7 +2,7 @@
 
 Served by the standard library's WSGI server with a thread per request, so that a page's many API
 calls do not queue behind one another, and without a log line per request. Requests that do not name
-this server, or that would change something from another site's page, are refused (search.serving).
+this server, or that would change something from another site's page, are refused (search.guard).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna_dashboard import wsgi
 
-from search.serving import allowed_hosts, family, guard_wsgi, reachable, url_host, warn_if_exposed
+from search.guard import allowed_hosts, family, guard_wsgi, reachable, url_host, warn_if_exposed
 from search.storage import Location
 from trainers.errors import InputError
 

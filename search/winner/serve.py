@@ -32,7 +32,7 @@ from PIL import Image
 
 from search.objectives import metric_of
 from search.record import COSTS, StudyRecord
-from search.serving import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
+from search.guard import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
 from search.storage import Location
 from trainers.images import BadImage, TooLarge, pixels_of
 from trainers.errors import InputError
@@ -53,7 +53,7 @@ def log(line: str) -> None:
 
 
 def gate(app, allowed: Allowed, limits: Limits):
-    """The ASGI app behind the serving rules (search.serving), the body cap (both applied before any byte of
+    """The ASGI app behind the serving rules (search.guard), the body cap (both applied before any byte of
     the body is read) and the read time limit: the body is read here, whole, within `limits.read_seconds`,
     and handed to the app, so that a slow or vanished client costs one line, not a held connection or a
     traceback."""

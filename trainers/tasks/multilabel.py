@@ -12,22 +12,18 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 
 from trainers.cache import Decoded
 from trainers.tasks.registry import register_task
-from trainers.tasks.task import Task
+from trainers.tasks.task import PerClass
 
 SEVERSTAL = "Severstal's layout: train.csv (ImageId,ClassId,EncodedPixels) and train_images/"
 
 
 @register_task
 @dataclass
-class Multilabel(Task):
+class Multilabel(PerClass):
     name = "multilabel"
     pictures = ("labels",)  # the most and least accurate test images, drawn (search.review.pictures)
     outputs = "(N, classes): a logit per class; a class is present where its sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; the classes with a mask are an image's labels"
-    threshold: float = 0.5  # a class is predicted where its probability reaches this
-
-    def class_names(self, decoded: Decoded) -> list[str]:
-        return decoded.mask_classes
 
     def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         targets = torch.zeros(len(decoded.items), len(class_names))
@@ -52,18 +48,6 @@ class Multilabel(Task):
             **{f"precision_{k}": float(p) for k, p in enumerate(precision, 1)},
             **{f"recall_{k}": float(r) for k, r in enumerate(recall, 1)},
         }
-
-    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
-        return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each class: its commoner answer
-
-    def right_answers(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
-        return self.logits(targets.float())
-
-    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.float().sigmoid()
-
-    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
-        return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
 
     def fields(self, answer: dict[str, np.ndarray], class_names: list[str]) -> dict:
         p = answer["probabilities"]

@@ -17,23 +17,19 @@ from trainers.models import find_weights_file, weights_error
 from trainers.rle import rle_encode
 from trainers.tasks.multilabel import SEVERSTAL
 from trainers.tasks.registry import register_task
-from trainers.tasks.task import Task
+from trainers.tasks.task import PerClass
 from trainers.errors import InputError
 
 
 @register_task
 @dataclass
-class Segment(Task):
+class Segment(PerClass):
     name = "segment"
     pictures = ("masks",)  # the most and least accurate test images, drawn (search.review.pictures)
     outputs = "(N, classes, size, size): a logit per class and pixel of the square input; masks where the sigmoid reaches the threshold"
     data_format = SEVERSTAL + "; a mask per class"
-    threshold: float = 0.5  # a pixel belongs to a class where its probability reaches this
     decoder_width: int = 16  # channels of the U-Net decoder's last stage; each stage up doubles them
     shaped_by = ("decoder_width",)
-
-    def class_names(self, decoded: Decoded) -> list[str]:
-        return decoded.mask_classes
 
     def encode(self, decoded: Decoded, class_names: list[str]) -> torch.Tensor:
         return torch.from_numpy(np.array(decoded.masks)).permute(0, 3, 1, 2).contiguous()  # (N, C, H, W) uint8
@@ -59,18 +55,6 @@ class Segment(Task):
             "dice": per_class[occurs].mean().item() if occurs.any() else float(per_pair.mean()),
             "dice_images": per_pair.mean().item(),
         }
-
-    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
-        return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each pixel and class: its commoner answer
-
-    def right_answers(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
-        return self.logits(targets.float())
-
-    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
-        return outputs.float().sigmoid()
-
-    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
-        return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
 
     def answer(self, probabilities: torch.Tensor, place) -> dict[str, np.ndarray]:
         """Each class's probability map on the image's own pixels (C, height, width)."""

@@ -92,3 +92,27 @@ class Task:
         """An answer's rows in `hpsearch predict`'s CSV: one per image, with its fields flattened."""
         return [{"image": image, **{k: v for k, v in fields.items() if k != "probabilities"},
                  **{f"p_{c}": p for c, p in fields["probabilities"].items()}}]
+
+
+@dataclasses.dataclass
+class PerClass(Task):
+    """A task whose outputs are a logit per class (per class and pixel, for masks), each class a yes or no of its
+    own: its classes are those with masks (Severstal's defect types), and a class is present where its sigmoid
+    reaches the threshold."""
+
+    threshold: float = 0.5  # a class (or a pixel of its mask) is predicted where its probability reaches this
+
+    def class_names(self, decoded: Decoded) -> list[str]:
+        return decoded.mask_classes
+
+    def constant(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        return torch.logit(targets.float().mean(0).clamp(1e-4, 1 - 1e-4))  # each class (and pixel): its commoner answer
+
+    def right_answers(self, targets: torch.Tensor, class_names: list[str]) -> torch.Tensor:
+        return self.logits(targets.float())
+
+    def probabilities(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs.float().sigmoid()
+
+    def logits(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return torch.logit(probabilities.clamp(1e-6, 1 - 1e-6))
