@@ -21,7 +21,6 @@ from pathlib import Path
 import optuna
 
 from search.study.objective import Objective
-from search.review.report import space_distributions
 from search.storage import Location
 from trainers.loop import pick_device
 from spaces import get_space
@@ -34,7 +33,7 @@ PARAMS = {"model": "baseline", "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-
 def trial_seconds(objective: Objective, folder: Path, run: str, best: bool = True) -> float:
     study = optuna.create_study(storage=f"sqlite:///{folder / f'{run}.db'}", direction="maximize", pruner=optuna.pruners.NopPruner())
     if not best:  # a finished trial no one beats
-        distributions = space_distributions(objective.space)
+        distributions = objective.space.distributions()
         study.add_trial(optuna.trial.create_trial(params=PARAMS, distributions=distributions, value=1.0))
     study.enqueue_trial(PARAMS)
     start = time.process_time()

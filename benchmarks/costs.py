@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from search.review.report import space_distributions  # noqa: E402
 from search.study.objective import make_config  # noqa: E402
 from spaces import get_space  # noqa: E402
 from trainers import costs  # noqa: E402
@@ -40,7 +39,7 @@ def main() -> None:
     costs.RUNS, costs.MIN_RUN_S = args.runs, args.run_seconds
     device, space = torch.device(args.device), get_space(args.space)
     size = (space.image_size, space.image_size)
-    models = space_distributions(space)["model"].choices
+    models = space.model_choices()
     print(f"{space.name} models at {space.image_size} px on {device}, {torch.get_num_threads()} CPU threads, "
           f"latency the fastest of {costs.RUNS} runs of {costs.MIN_RUN_S:g} s")
     print(f"{'model':16s} {'ms, 1st':>8s} {'2nd':>8s} {'ratio':>6s} {'images/s, 1st':>14s} {'2nd':>8s} {'ratio':>6s}")

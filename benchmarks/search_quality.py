@@ -29,7 +29,6 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 from optuna.distributions import CategoricalDistribution  # noqa: E402
 
-from search.review.report import space_distributions  # noqa: E402
 from search.study.strategy import START, SeededByTrial, make_pruner, make_sampler, prune_now  # noqa: E402
 from spaces import get_space  # noqa: E402
 
@@ -43,7 +42,7 @@ class Table:
         runs = defaultdict(list)
         for row in csv.DictReader(open(path)):
             runs[int(row["config"])].append(row)
-        self.distributions = space_distributions(space)
+        self.distributions = space.distributions()
         self.configs = []
         for rows in runs.values():
             rows.sort(key=lambda r: int(r["epoch"]))

@@ -8,6 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
 from trainers.augment import Augment
 from trainers.data import SPLIT_FRACTIONS
 from trainers.images import PER_IMAGE_BOX, RESIZE_MODES
@@ -54,3 +57,26 @@ class Space:
                              f"top < bottom, fractions in [0, 1]")
         if abs(sum(self.split) - 1) > 1e-6 or min(self.split) <= 0:
             raise InputError(f"space {self.name!r}: split {self.split} must be three positive fractions adding to 1")
+
+    def distributions(self, suggest: Callable[[Any], dict] | None = None) -> dict[str, BaseDistribution]:
+        """The hyperparameters this space searches (with `suggest`: another of its searches, such as fine_tune),
+        read from its suggest() on a throwaway trial."""
+        trial = optuna.create_study().ask()
+        (suggest or self.suggest)(trial)
+        return trial.distributions
+
+    def model_choices(self) -> list[str]:
+        """The models its search chooses among; none where `model` is not a choice it makes."""
+        choice = self.distributions().get("model")
+        return list(choice.choices) if isinstance(choice, CategoricalDistribution) else []
+
+    def describe(self, suggest: Callable[[Any], dict] | None = None) -> str:
+        """What it searches, in words: `model: baseline | resnet50; lr: 1e-05 .. 0.01 (log)`."""
+        return "; ".join(f"{name}: {describe_distribution(d)}" for name, d in self.distributions(suggest).items())
+
+
+def describe_distribution(d: BaseDistribution) -> str:
+    """What one hyperparameter may take, in words."""
+    if isinstance(d, CategoricalDistribution):
+        return " | ".join(map(str, d.choices))
+    return f"{d.low:g} .. {d.high:g}" + (" (log)" if d.log else "")

@@ -4,7 +4,6 @@ import torch
 from safetensors.torch import save_file
 
 from trainers.errors import InputError
-from search.review.report import space_distributions
 from spaces import list_spaces
 from trainers.models import WeightsUnavailable, count_parameters, create_model, list_models
 from trainers.tasks import get_task
@@ -13,7 +12,7 @@ def every_model() -> list[tuple[str, str]]:
     """(task, model) for our own models and every model that any registered space can pick."""
     pairs = {("classify", name) for name in list_models()}
     for space in list_spaces():
-        pairs |= {(space.task, name) for name in space_distributions(space)["model"].choices}
+        pairs |= {(space.task, name) for name in space.model_choices()}
     return sorted(pairs)
 
 

@@ -3,7 +3,6 @@ import pytest
 from optuna.trial import TrialState
 
 from trainers.errors import InputError
-from search.review.report import describe_space
 from search.study.options import RunOptions
 from search.study.run import run
 from spaces import get_space, list_spaces
@@ -17,7 +16,7 @@ def test_every_space_runs_a_trial_on_its_builtin_data(space, tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
     assert study.user_attrs["data"]["images"] >= 450
     assert 0 <= evaluation["table"]["test"][space.metric] <= 1
-    assert "model: " in describe_space(space)
+    assert "model: " in space.describe()
 
 
 def test_a_space_file_registers_one_space(tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shlex
 
 from search import record
-from search.review.report import SHOW_SKIPPED, describe_distribution, short_value, space_distributions
+from search.review.report import SHOW_SKIPPED, short_value
 from spaces import Space
+from spaces.space import describe_distribution
 
 
 def trial_note(number: int, outcome: str, history: list[dict[str, float]], params: dict, attrs: dict,
@@ -43,7 +44,7 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
 def study_note(space: Space, epochs: int, data: record.DataRecord, skipped: list[tuple[str, str]], command: list[str]) -> str:
     """What the space searches, the data it ran on, and the command that runs it again."""
     lines = [f"## {space.name}: {space.summary}", "", "### Search space", "", "| parameter | searched over |", "| --- | --- |"]
-    ranges = {name: describe_distribution(d).replace("|", r"\|") for name, d in space_distributions(space).items()}
+    ranges = {name: describe_distribution(d).replace("|", r"\|") for name, d in space.distributions().items()}
     lines += [f"| {name} | {values} |" for name, values in ranges.items()]
     lines += [
         "",

@@ -208,28 +208,10 @@ def spaces_table() -> str:
                   f"{'':23s} --data: {space.data_format or get_task(space.task).data_format} (built in: {space.data})",
                   f"{'':23s} {space.image_size}px {space.resize}{crop}, {space.epochs} epochs, maximizes valid {space.metric}; "
                   f"{space.sampler} sampler, {pruner}",
-                  f"{'':23s} {describe_space(space)}"]
+                  f"{'':23s} {space.describe()}"]
         if space.fine_tune:
-            lines.append(f"{'':23s} fine-tuning an earlier model (--from): {describe_space(space, space.fine_tune)}")
+            lines.append(f"{'':23s} fine-tuning an earlier model (--from): {space.describe(space.fine_tune)}")
         if space.default:
             lines.append(f"{'':23s} first in a new study: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                                                          for k, v in space.default.items()))
     return "\n".join(lines)
-
-
-def space_distributions(space, suggest=None) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The hyperparameters a space searches (with `suggest`: another of its searches), read from its suggest()
-    on a throwaway trial."""
-    trial = optuna.create_study().ask()
-    (suggest or space.suggest)(trial)
-    return trial.distributions
-
-
-def describe_space(space, suggest=None) -> str:
-    return "; ".join(f"{name}: {describe_distribution(d)}" for name, d in space_distributions(space, suggest).items())
-
-
-def describe_distribution(d) -> str:
-    if isinstance(d, optuna.distributions.CategoricalDistribution):
-        return " | ".join(map(str, d.choices))
-    return f"{d.low:g} .. {d.high:g}" + (" (log)" if d.log else "")

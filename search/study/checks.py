@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from search import objectives
 from search.record import DataRecord
-from search.review.report import skipped_summary, space_distributions
+from search.review.report import skipped_summary
 from search.study.lineage import Start
 from search.study.objective import failure_reason, make_config
 from search.study.options import RunOptions
@@ -73,10 +73,8 @@ def checked_data(opts: RunOptions, recorded: DataRecord | None, store, start: St
 def check_weights(space: Space, weights: str | None) -> None:
     """Load each pretrained model the space may pick once now, so that missing weights stop the run
     with one error before any trial, not in every trial."""
-    choice = space_distributions(space).get("model")
-    names = choice.choices if isinstance(choice, optuna.distributions.CategoricalDistribution) else []
     task = get_task(space.task)
-    for name in names:
+    for name in space.model_choices():
         if not is_ours(name):
             tqdm.write(f"checking pretrained weights for {name}")
             task.create_model(name, 2, pretrained=True, weights=weights)

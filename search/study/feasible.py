@@ -10,9 +10,7 @@ skipped on its own costs."""
 from __future__ import annotations
 
 import optuna
-from optuna.distributions import CategoricalDistribution
 
-from search.review.report import space_distributions
 from search.study.objective import Objective, make_config
 
 DRAWS = 64  # random parameter sets drawn (nothing trained) to see which architectures each model takes
@@ -20,11 +18,11 @@ DRAWS = 64  # random parameter sets drawn (nothing trained) to see which archite
 
 def models_over_limits(objective: Objective, study: optuna.Study | None) -> dict[str, str]:
     """The space's model choices that cannot meet the objective's limits, each with the limit it breaks."""
-    choice = space_distributions(objective.space).get("model")
-    if not objective.limits or not isinstance(choice, CategoricalDistribution):
+    choices = objective.space.model_choices()
+    if not objective.limits or not choices:
         return {}
     over, found = {}, architectures(objective)
-    for model in choice.choices:  # in the space's order
+    for model in choices:  # in the space's order
         configs = found.get(model, {})
         if len(configs) == 1:
             config, task = next(iter(configs.values()))

@@ -88,7 +88,7 @@ class _Checking(FixedTrial):
         self._where = where
 
     def _suggest(self, name, distribution):
-        from search.review.report import describe_distribution  # here: the CLI reads ENQUEUE_TOP without pandas
+        from spaces.space import describe_distribution  # here: spaces bring torch, which a CLI's -h need not wait for
 
         if name not in self._params:
             raise InputError(f"{self._where}: no value for {name}, which the space chooses ({describe_distribution(distribution)})")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import optuna
 from optuna.artifacts import download_artifact
-from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler, PartialFixedSampler
 
 from search import record
@@ -145,11 +144,7 @@ def _check_fits(start: Start, space, text: str) -> None:
         raise InputError(f"--from {text}: a one-vs-rest model is one model per class and fold; --from fine-tunes one model")
     if start.data is None:
         raise InputError(f"--from {text}: study {start.study!r} recorded no data: it cannot be checked against these images")
-    if space.fine_tune is None:
-        from search.review.report import space_distributions
-
-        choice = space_distributions(space).get("model")
-        model = start.card["config"]["model"]
-        if isinstance(choice, CategoricalDistribution) and model not in choice.choices:
-            raise InputError(f"--from {text}: its model {model!r} is not one space {space.name!r} chooses "
-                            f"({', '.join(map(str, choice.choices))}): start from a study of this space")
+    model, choices = start.card["config"]["model"], space.model_choices()
+    if space.fine_tune is None and choices and model not in choices:
+        raise InputError(f"--from {text}: its model {model!r} is not one space {space.name!r} chooses "
+                         f"({', '.join(choices)}): start from a study of this space")

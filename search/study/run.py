@@ -20,7 +20,7 @@ from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord
 from search.review.front import save_front_plot
 from search.review.notes import study_note
-from search.review.report import each_with_limit, not_drawn_line, space_distributions
+from search.review.report import each_with_limit, not_drawn_line
 from search.storage import Location
 from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.objective import NOT_RUN, Objective, TrialFailed, plural
@@ -172,7 +172,7 @@ def _models_ruled_out(objective: Objective, study: optuna.Study | None, opts: Ru
     over = models_over_limits(objective, study)
     if not over:
         return {}
-    choices = space_distributions(opts.space)["model"].choices
+    choices = opts.space.model_choices()
     said = each_with_limit(over)
     if set(choices) <= set(over) or (start and start.architecture["model"] in over):
         raise InputError(f"no model {'the study starts from' if start else 'of space ' + repr(opts.space.name)} meets the "
