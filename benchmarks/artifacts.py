@@ -20,20 +20,34 @@ from pathlib import Path
 
 import optuna
 
+from search.study.config import RunConfig
+from search.study.known import Prior
+from search.study.meter import CostMeter
 from search.study.objective import Objective
+from search.study.setup import Run
+from search.study.training import Training
 from search.storage import Location
 from trainers.loop import pick_device
 from spaces import get_space
-from trainers.prepare import prepare, to_device
+from trainers.prepare import Splitting, prepare, to_device
 from trainers.tasks import get_task
 
 PARAMS = {"model": "baseline", "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5}
 
 
+def trial_of(space, data, store, epochs: int | None) -> Objective:
+    """A trial of a run on `data`, with its files in `store` (None: none kept)."""
+    config = RunConfig(space=space.name, epochs=epochs, quiet=True, trials=10**6)
+    run = Run(config=config, space=space, device=data.device, gpus=None, storage=None, heartbeat=None, store=store, start=None,
+              training=Training(epochs=epochs), choices={}, objectives=None, prior=Prior(), prepared=None, data=data,
+              meter=CostMeter(data, data.device))
+    return Objective(run)
+
+
 def trial_seconds(objective: Objective, folder: Path, run: str, best: bool = True) -> float:
     study = optuna.create_study(storage=f"sqlite:///{folder / f'{run}.db'}", direction="maximize", pruner=optuna.pruners.NopPruner())
     if not best:  # a finished trial no one beats
-        distributions = objective.space.distributions()
+        distributions = objective.run.space.distributions()
         study.add_trial(optuna.trial.create_trial(params=PARAMS, distributions=distributions, value=1.0))
     study.enqueue_trial(PARAMS)
     start = time.process_time()
@@ -49,11 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space, device, task = get_space("checkbox"), pick_device(args.device), get_task("classify")
-    data = to_device(prepare(space.data, space.image_size, space.resize, space.split, progress=False), task, device)
+    data = to_device(prepare(space.data, space.image_size, space.resize, splitting=Splitting(space.split), progress=False), task, device)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        without = Objective(space, data, None, epochs=args.epochs, progress=False)
-        with_files = Objective(space, data, Location(f"sqlite:///{folder / 'x.db'}").artifact_store(), epochs=args.epochs, progress=False)
+        without = trial_of(space, data, None, args.epochs)
+        with_files = trial_of(space, data, Location(f"sqlite:///{folder / 'x.db'}").artifact_store(), args.epochs)
         trial_seconds(without, folder, "warm-a")  # imports and first-use costs are once per run, not per trial
         trial_seconds(with_files, folder, "warm-c")
         a, b, c = [], [], []

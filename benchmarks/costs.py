@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from search.study.objective import make_config  # noqa: E402
+from search.study.training import make_config  # noqa: E402
 from spaces import get_space  # noqa: E402
 from trainers import costs  # noqa: E402
 from trainers.costs import measure  # noqa: E402

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna  # noqa: E402
 
-from search.study.objective import make_config  # noqa: E402
+from search.study.training import make_config  # noqa: E402
 from spaces import get_space  # noqa: E402
 
 _DATA = {}  # per worker process: the space's data, on the device
@@ -48,19 +48,19 @@ def _data(space_name: str, device: str):
     if space_name not in _DATA:
         import torch
 
-        from trainers.prepare import prepare, to_device
+        from trainers.prepare import Splitting, prepare, to_device
         from trainers.tasks import get_task
 
         space = get_space(space_name)
         torch.set_num_threads(int(os.environ.get("CURVES_THREADS", "1")))
-        prepared = prepare(space.data, space.image_size, space.resize, space.split, 0, progress=False, crop=space.crop)
+        prepared = prepare(space.data, space.image_size, space.resize, crop=space.crop, splitting=Splitting(space.split), progress=False)
         _DATA[space_name] = to_device(prepared, get_task(space.task), torch.device(device))
     return _DATA[space_name]
 
 
 def record(job: tuple) -> list[dict]:
     """Train one configuration to its last epoch; its rows."""
-    from trainers.loop import build_model, evaluate, train
+    from trainers.loop import Hooks, build_model, evaluate, train
 
     space_name, device, number, params = job
     space, data = get_space(space_name), _data(space_name, device)
@@ -74,7 +74,7 @@ def record(job: tuple) -> list[dict]:
         rows.append({"config": number, **{f"param_{k}": v for k, v in params.items()}, "epoch": state["epoch"],
                      "valid": round(valid, 6), "test": round(test, 6), "seconds": round(time.perf_counter() - start, 2)})
 
-    train(config, data, task, space.metric, progress=False, checkpoint=keep)
+    train(config, data, task, space.metric, Hooks(checkpoint=keep, progress=False))
     return rows
 
 

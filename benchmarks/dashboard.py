@@ -27,7 +27,7 @@ from optuna_dashboard import save_note
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from browser import chromium, dashboard
 
-from search.record import BEST_EPOCH, DEVICE, SECONDS
+from search.record import BEST_EPOCH, DEVICE, SECONDS, TrialRecord
 from search.review.notes import trial_note
 from search.storage import Location
 
@@ -53,7 +53,7 @@ def make_study(storage_url: str, name: str, trials: int) -> None:
         trial.set_user_attr(SECONDS, rng.random() * 30)
         trial.set_user_attr(DEVICE, "cpu")
         trial.set_user_attr(BEST_EPOCH, len(history))
-        save_note(trial, trial_note(trial.number, "complete", history, trial.params, trial.user_attrs))
+        save_note(trial, trial_note(TrialRecord.read(trial), "complete", history, trial.params))
         return value
 
     study.optimize(objective, n_trials=trials)

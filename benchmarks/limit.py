@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from search.study.objective import make_config  # noqa: E402
+from search.study.training import Training, make_config  # noqa: E402
 from spaces import get_space  # noqa: E402
-from trainers.loop import autocast, pick_device, train  # noqa: E402
-from trainers.prepare import prepare, to_device  # noqa: E402
+from trainers.loop import Hooks, autocast, pick_device, train  # noqa: E402
+from trainers.prepare import Splitting, prepare, to_device  # noqa: E402
 from trainers.tasks import get_task  # noqa: E402
 
 MODELS, BATCHES = ("baseline", "mobilenetv2_100", "resnet50"), (8, 32, 64)
@@ -63,12 +63,12 @@ def synthetic(name: str, batch: int, size: int, classes: int, device: torch.devi
 
 def in_trial(name: str, batch: int, data, space, epochs: int) -> float:
     """Training images per second of hpsearch's loop, evaluation included, after a first epoch to warm up."""
-    config, task = make_config(space, {"model": name, "batch_size": batch, "lr": 1e-3, "weight_decay": 1e-5}, epochs=1)
-    train(config, data, task, space.metric, progress=False)  # warm
-    config, task = make_config(space, {"model": name, "batch_size": batch, "lr": 1e-3, "weight_decay": 1e-5}, epochs=epochs)
+    config, task = make_config(space, {"model": name, "batch_size": batch, "lr": 1e-3, "weight_decay": 1e-5}, Training(epochs=1))
+    train(config, data, task, space.metric, Hooks(progress=False))  # warm
+    config, task = make_config(space, {"model": name, "batch_size": batch, "lr": 1e-3, "weight_decay": 1e-5}, Training(epochs=epochs))
     sync(data.device)
     start = time.perf_counter()
-    train(config, data, task, space.metric, progress=False)
+    train(config, data, task, space.metric, Hooks(progress=False))
     sync(data.device)
     return epochs * len(data.splits["train"]) / (time.perf_counter() - start)
 
@@ -83,7 +83,7 @@ def fixed_cost(device: torch.device, models: list[str], trials: int = 6) -> dict
     import optuna
     from PIL import Image
 
-    from search.study.options import RunOptions
+    from search.study.config import RunConfig
     from search.study.run import run
     from spaces import Space
 
@@ -97,8 +97,8 @@ def fixed_cost(device: torch.device, models: list[str], trials: int = 6) -> dict
         space = Space(name=f"fixed-{name}", task="classify", data=str(folder / "images"), summary="", image_size=32, epochs=1,
                       suggest=lambda t, name=name: {"model": name, "batch_size": 8, "lr": t.suggest_float("lr", 1e-4, 1e-3, log=True)})
         storage = f"sqlite:///{folder / 'studies.db'}"
-        run(RunOptions(space=space, storage=storage, study_name=space.name, trials=trials, device=str(device), keep=trials,
-                       checkpoint_every=0, progress=False))
+        run(RunConfig(space=space.name, storage=storage, trials=trials, device=str(device), keep=trials, checkpoint_every=0,
+                      quiet=True), space)
         done = optuna.load_study(study_name=space.name, storage=storage).trials
         costs[name] = statistics.median((t.datetime_complete - t.datetime_start).total_seconds() for t in done[1:])
     return costs
@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     device = pick_device(args.device)
     space = get_space("checkbox")
-    data = to_device(prepare(space.data, space.image_size, space.resize, space.split, 0, progress=False), get_task("classify"), device)
+    data = to_device(prepare(space.data, space.image_size, space.resize, splitting=Splitting(space.split), progress=False), get_task("classify"), device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"checkbox at {space.image_size} px on {name}; {len(data.splits['train'])} training images")
     print(f"{'model':16s} {'batch':>5s} {'synthetic':>12s} {'in a trial':>12s} {'of the limit':>13s}")

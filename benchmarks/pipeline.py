@@ -20,7 +20,7 @@ from torchvision import datasets, transforms
 from trainers.loop import pick_device
 from trainers.augment import Augment
 from trainers.images import resize_square
-from trainers.loop import TrainConfig, build_model, train
+from trainers.loop import Hooks, TrainConfig, build_model, train
 from trainers.prepare import prepare, resolve_source, to_device
 from trainers.tasks import get_task
 
@@ -30,7 +30,7 @@ def ours(config: TrainConfig, data_source: str, size: int, device: torch.device)
     task = get_task("classify")
     data = to_device(prepared, task, device)
     start = time.perf_counter()
-    train(config, data, task, "f1_weighted", progress=False)
+    train(config, data, task, "f1_weighted", Hooks(progress=False))
     _sync(device)
     return len(data.splits["train"]) * config.epochs / (time.perf_counter() - start)
 

@@ -43,19 +43,19 @@ def trial(epochs: int, threads: int | None) -> float:
     """Seconds of one trial's training in this process."""
     import torch
 
-    from search.study.objective import make_config
+    from search.study.training import Training, make_config
     from spaces import get_space
-    from trainers.loop import train
-    from trainers.prepare import prepare, to_device
+    from trainers.loop import Hooks, train
+    from trainers.prepare import Splitting, prepare, to_device
 
     if threads:
         torch.set_num_threads(threads)
     space = get_space("checkbox")
     config, task = make_config(space, {"model": "mobilenetv2_100", "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-5},
-                               epochs=epochs)
-    data = to_device(prepare(space.data, space.image_size, space.resize, space.split, progress=False), task, torch.device("cpu"))
+                               Training(epochs=epochs))
+    data = to_device(prepare(space.data, space.image_size, space.resize, splitting=Splitting(space.split), progress=False), task, torch.device("cpu"))
     start = time.perf_counter()
-    train(config, data, task, space.metric, progress=False)
+    train(config, data, task, space.metric, Hooks(progress=False))
     return time.perf_counter() - start
 
 

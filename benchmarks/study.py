@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 def write_splits(seed: int, path: Path) -> None:
     """hpsearch's split of the built-in checkbox data for this --seed, as path,split rows."""
     from spaces import get_space
-    from trainers.prepare import prepare
+    from trainers.prepare import Splitting, prepare
 
     space = get_space("checkbox")
-    prepared = prepare(space.data, space.image_size, space.resize, space.split, seed, progress=False)
+    prepared = prepare(space.data, space.image_size, space.resize, splitting=Splitting(space.split, seed), progress=False)
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "split"])

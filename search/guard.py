@@ -18,9 +18,25 @@ import socket
 import sys
 from dataclasses import dataclass, field
 
+from search.declare import Options, option
+
 WILDCARDS = ("0.0.0.0", "::", "")
+LOCAL = "127.0.0.1"  # what a server binds to unless told otherwise
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # they change nothing
+
+
+@dataclass(kw_only=True)
+class Listening(Options):
+    """Where a server listens, and the names it answers to besides its own (a command's options)."""
+
+    host: str = option("address to listen on (default %(default)s: this machine only; 0.0.0.0 or :: every address, with a "
+                       "warning)", LOCAL)
+    allow_host: list[str] = option("a further name requests may call this server by (a Kubernetes Service's, a proxy's), "
+                                   "with any port; repeatable. Every other Host and Origin is refused", [], metavar="NAME")
+
+    def allowed(self, port: int) -> Allowed:
+        return allowed_hosts(self.host, port, self.allow_host)
 
 
 def is_loopback(host: str) -> bool:

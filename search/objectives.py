@@ -16,10 +16,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.record import TrialRecord
+from trainers.costs import BY_NAME, KINDS, LATENCY, SIZE
 from trainers.errors import InputError
-
-# a cost's direction; every valid metric is maximized, its loss minimized
-COST_DIRECTIONS = {"ms": "minimize", "params": "minimize", "mb": "minimize", "flops": "minimize", "throughput": "maximize"}
 
 
 def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
@@ -27,9 +26,9 @@ def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
     (`known_metrics`: those the task records), each once."""
     names = [name.strip() for name in text.split(",")]
     example = f"for example --objectives {metric},ms"
-    unknown = [n for n in names if n not in COST_DIRECTIONS and n not in known_metrics]
+    unknown = [n for n in names if n not in BY_NAME and n not in known_metrics]
     if unknown:
-        raise InputError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(COST_DIRECTIONS)}) nor a "
+        raise InputError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(BY_NAME)}) nor a "
                         f"valid metric this task records ({', '.join(known_metrics)}); {example}")
     if names[0] != metric or len(names) < 2 or len(set(names)) < len(names):
         raise InputError(f"--objectives {text}: name the space's metric {metric} first and then one or more other "
@@ -38,7 +37,8 @@ def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
 
 
 def direction(name: str) -> str:
-    return COST_DIRECTIONS.get(name, "minimize" if name == "loss" else "maximize")
+    """A cost's direction (trainers.costs.KINDS); every valid metric is maximized, its loss minimized."""
+    return BY_NAME[name].direction if name in BY_NAME else "minimize" if name == "loss" else "maximize"
 
 
 def figure(name: str, costs: dict, metrics: dict) -> float | None:
@@ -47,7 +47,8 @@ def figure(name: str, costs: dict, metrics: dict) -> float | None:
 
 
 def trial_figure(trial: FrozenTrial, name: str) -> float | None:
-    return figure(name, trial.user_attrs.get(record.COSTS, {}), record.best_metrics(trial))
+    recorded = TrialRecord.read(trial)
+    return figure(name, recorded.costs or {}, recorded.best_metrics)
 
 
 def objectives_of(study: optuna.Study) -> list[str] | None:
@@ -73,7 +74,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return done[0] if done else None
 
 
-FRONT_COSTS = ("ms", "mb")  # the costs every front weighs against the metric: latency and size
+FRONT_COSTS = (LATENCY, SIZE)  # the costs every front weighs against the metric
 
 
 def compared(study: optuna.Study) -> list[str]:
@@ -91,8 +92,8 @@ def _beats(a: tuple, b: tuple) -> bool:
 
 
 def _scores(study: optuna.Study, names: list[str], candidates: list[FrozenTrial] = ()) -> list[tuple[FrozenTrial, tuple]]:
-    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
-    return [(t, _score(names, metric_of(t), t.user_attrs[record.COSTS], record.best_metrics(t))) for t in [*done, *candidates]]
+    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if TrialRecord.read(t).costs]
+    return [(t, _score(names, metric_of(t), r.costs, r.best_metrics)) for t in [*done, *candidates] for r in [TrialRecord.read(t)]]
 
 
 def front_trials(study: optuna.Study, candidates: list[FrozenTrial] = ()) -> list[FrozenTrial]:
@@ -116,11 +117,10 @@ def on_front(study: optuna.Study, value: float, costs: dict, metrics: dict) -> b
 
 
 def ensemble_costs(members: list[FrozenTrial]) -> dict:
-    """What members ensembled cost: they run one after another on each image, so their latencies, parameters,
-    sizes and FLOPs add up, and their throughputs combine as 1 / sum(1 / each)."""
-    costs = [t.user_attrs[record.COSTS] for t in members]
-    summed = {k: sum(c[k] for c in costs) for k in ("params", "mb", "flops", "ms")}
-    return costs[0] | summed | {"throughput": 1 / sum(1 / c["throughput"] for c in costs)}
+    """What members ensembled cost: they run one after another on each image, each cost combined as its kind says
+    (trainers.costs.KINDS: latencies, sizes and FLOPs add up; throughputs combine as 1 / sum(1 / each))."""
+    costs = [TrialRecord.read(t).costs for t in members]
+    return costs[0] | {kind.name: kind.ensemble([c[kind.name] for c in costs]) for kind in KINDS if all(kind.name in c for c in costs)}
 
 
 def ensemble_candidate(study: optuna.Study) -> FrozenTrial | None:
@@ -137,5 +137,5 @@ def ensemble_candidate(study: optuna.Study) -> FrozenTrial | None:
 
 def name_of(trial: FrozenTrial) -> str:
     """A trial's number, or an ensemble candidate's members (`0+3+5`)."""
-    members = trial.user_attrs.get(record.ENSEMBLE)
+    members = TrialRecord.read(trial).ensemble
     return "+".join(map(str, members)) if members else str(trial.number)

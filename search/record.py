@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import optuna
@@ -58,10 +58,6 @@ def stale_reason(seconds: float) -> str:
     return f"worker stopped (no heartbeat for {seconds:g} s)"
 
 
-def failed_as_stale(trial: FrozenTrial) -> bool:
-    return str(trial.user_attrs.get(FAIL_REASON, "")).startswith(stale_reason(0).split(" (")[0])
-
-
 def steps_run(unit: str) -> str:
     """The attribute that counts a trial's steps run: epochs_run, or folds_run."""
     return f"{unit}s_run"
@@ -72,16 +68,70 @@ COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH
            INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, IMPORTED, FAIL_REASON, PRUNED_REASON)
 
 
-def best_metrics(trial: FrozenTrial) -> dict[str, float]:
+@dataclass(frozen=True)
+class TrialRecord:
+    """What a trial recorded about itself (its user attributes), read once: what the rest of hpsearch reads of a
+    trial. A field is None where the trial recorded nothing of the kind (yet)."""
+
+    number: int
+    unit: str = "epoch"  # what its steps are: epochs, or folds (one-vs-rest)
+    steps_run: int | None = None  # the epochs (or folds) it ran
+    best_metrics: dict[str, float] = field(default_factory=dict)  # its best epoch's valid metrics (of folds, their mean)
+    start_metrics: dict[str, float] | None = None
+    best_epoch: int | None = None
+    resumed_from_epoch: int | None = None
+    seconds: float | None = None
+    costs: dict | None = None  # trainers.costs.Costs, as stored
+    total_params: int | None = None
+    trainable_params: int | None = None
+    inference_ms: float | None = None
+    chance_level: float | None = None
+    no_better_than_chance: bool = False
+    worker: str | None = None
+    device: str | None = None
+    gpu: dict | None = None
+    fail_reason: str | None = None
+    pruned_reason: str | None = None
+    weights_artifact: str | None = None
+    model_artifact: str | None = None
+    enqueued: str | None = None
+    imported: str | None = None
+    ensemble: list[int] | None = None  # an ensemble's members, where it stands beside the trials (search.objectives)
+    columns: dict = field(default_factory=dict)  # those of COLUMNS it recorded, by attribute name
+
+    @classmethod
+    def read(cls, trial: optuna.Trial | FrozenTrial) -> TrialRecord:
+        attrs = trial.user_attrs
+        unit = attrs.get(UNIT, "epoch")
+        plain = {k: attrs.get(k) for k in (BEST_EPOCH, RESUMED_FROM_EPOCH, SECONDS, COSTS, TOTAL_PARAMS, TRAINABLE_PARAMS,
+                                            CHANCE_LEVEL, WORKER, DEVICE, GPU, FAIL_REASON, PRUNED_REASON, WEIGHTS_ARTIFACT,
+                                            MODEL_ARTIFACT, ENQUEUED, START_METRICS, ENSEMBLE)}
+        return cls(number=trial.number, unit=unit, steps_run=attrs.get(steps_run(unit)), best_metrics=_best_metrics(trial),
+                   inference_ms=attrs.get(INFERENCE_MS), imported=attrs.get(IMPORTED),
+                   no_better_than_chance=bool(attrs.get(NO_BETTER_THAN_CHANCE)),
+                   columns={k: attrs[k] for k in COLUMNS if k in attrs}, **plain)
+
+    @property
+    def failed_as_stale(self) -> bool:
+        return str(self.fail_reason or "").startswith(stale_reason(0).split(" (")[0])
+
+    @property
+    def has_weights_recorded(self) -> bool:
+        return self.weights_artifact is not None and self.model_artifact is not None
+
+
+def _best_metrics(trial: optuna.Trial | FrozenTrial) -> dict[str, float]:
     """The valid metrics of a trial's best epoch (of its folds, their mean), from what it recorded."""
-    if BEST_METRICS in trial.user_attrs:
-        return trial.user_attrs[BEST_METRICS]
-    history = trial.user_attrs.get(EPOCH_METRICS) or []  # a study made before BEST_METRICS
+    attrs = trial.user_attrs
+    if BEST_METRICS in attrs:
+        return attrs[BEST_METRICS]
+    history = attrs.get(EPOCH_METRICS) or []  # a study made before BEST_METRICS
     if not history:
         return {}
-    if trial.user_attrs.get(UNIT) == "fold":
+    if attrs.get(UNIT) == "fold":
         return {k: sum(h[k] for h in history) / len(history) for k in history[0]}
-    best = trial.user_attrs.get(BEST_EPOCH) or 1 + max(range(len(history)), key=lambda i: trial.intermediate_values.get(i + 1, -1))
+    values = getattr(trial, "intermediate_values", {})
+    best = attrs.get(BEST_EPOCH) or 1 + max(range(len(history)), key=lambda i: values.get(i + 1, -1))
     return history[best - 1]
 
 
@@ -157,10 +207,11 @@ HEARTBEAT = "heartbeat"  # seconds: for `hpsearch copy`, to tell dead workers fr
 KEEP = "keep"  # the weights of this many best trials are kept
 BEST_EVALUATION = "best_evaluation"  # {"trial", "params", "table"}: the best trial tested once on train/valid/test
 METRIC = "metric"  # the valid metric its trials' values are (the first objective of several)
-MEASURED = "costs_"  # + an architecture's digest: its costs, measured once for the whole study (search.study.objective)
+MEASURED = "costs_"  # + an architecture's digest: its costs, measured once for the whole study (search.study.meter)
 STARTED_FROM = "started_from"  # {"study", "trial", "storage", "model", "valid"}: the model its trials start from (--from)
 ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
 RULED_OUT = "ruled_out"  # {model: the limit it breaks}: the models the latest run's limits kept from being drawn
+LIMITS = "limits"  # {cost: its limit}: what the latest run's trials could cost at most (trainers.costs.CostLimits)
 
 
 @dataclass(frozen=True)
@@ -180,22 +231,25 @@ class StudyRecord:
     metric: str | None = None
     started_from: dict | None = None
     ruled_out: dict[str, str] | None = None
+    limits: dict[str, float] | None = None
 
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
         attrs = study if isinstance(study, dict) else study.user_attrs
-        plain = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS_PER_TRIAL: "epochs", TRIALS_WANTED: "trials_wanted",
+        return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in _STUDY_FIELDS.items()})
+
+
+# a study's attributes, by the field of StudyRecord that reads each (its data apart); those a run writes each time
+_STUDY_FIELDS = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS_PER_TRIAL: "epochs", TRIALS_WANTED: "trials_wanted",
                  HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
-                 METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out"}
-        return cls(data=DataRecord.read(attrs), **{field: attrs.get(key) for key, field in plain.items()})
+                 METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out", LIMITS: "limits"}
+_RUN_WRITES = (SEARCH, EPOCHS_PER_TRIAL, TRIALS_WANTED, HEARTBEAT, KEEP, METRIC, RULED_OUT, LIMITS)
 
 
-def record_run(study: optuna.Study, *, search: dict[str, str], epochs: int, trials_wanted: int, heartbeat: int,
-               keep: int, metric: str, ruled_out: dict[str, str]) -> None:
-    """What each run of a study says about how it runs: the latest run's word stands."""
-    for key, value in ((SEARCH, search), (EPOCHS_PER_TRIAL, epochs), (TRIALS_WANTED, trials_wanted), (HEARTBEAT, heartbeat),
-                       (KEEP, keep), (METRIC, metric), (RULED_OUT, ruled_out)):
-        study.set_user_attr(key, value)
+def record_run(study: optuna.Study, run: StudyRecord) -> None:
+    """What each run of a study says about how it runs (those fields of `run`): the latest run's word stands."""
+    for key in _RUN_WRITES:
+        study.set_user_attr(key, getattr(run, _STUDY_FIELDS[key]))
 
 
 def record_data(study: optuna.Study, data: DataRecord, space: str, storage: str) -> None:
@@ -204,6 +258,15 @@ def record_data(study: optuna.Study, data: DataRecord, space: str, storage: str)
     study.set_user_attr(STORAGE, storage)
     study.set_user_attr(SPLITS_ARTIFACT, data.splits_artifact)
     study.set_user_attr(DATA, {k: v for k, v in asdict(data).items() if k != "splits_artifact"})  # last: it says "recorded"
+
+
+def measured_costs(study: optuna.Study, architecture: str) -> dict | None:
+    """An architecture's costs (trainers.costs.Costs, as stored), as the study measured them once (search.study.meter)."""
+    return study.user_attrs.get(MEASURED + architecture)
+
+
+def record_measured_costs(study: optuna.Study, architecture: str, costs: dict) -> None:
+    study.set_user_attr(MEASURED + architecture, costs)
 
 
 def record_best_evaluation(study: optuna.Study, trial: FrozenTrial, table: dict[str, dict[str, float]]) -> dict[str, Any]:

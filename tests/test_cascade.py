@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from test_pictures import expected_size, pictures_of
 
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from spaces import get_space
 from trainers.images import mask_to_original, resize_square
@@ -37,8 +37,7 @@ def test_cascade_writes_full_size_masks_from_the_best_trial_of_each_steel_study(
     render_steel(tmp_path / "steel", images=60)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
     for name in ("steel-defect", "steel-types", "steel-masks"):
-        run(RunOptions(space=get_space(name), storage=storage, study_name=name, trials=1, epochs=1, data=str(tmp_path / "steel"),
-                       progress=False))
+        run(RunConfig(space=name, storage=storage, study=name, trials=1, epochs=1, data=str(tmp_path / "steel"), quiet=True))
     for study, name, panels in (("steel-types", "labels_test.png", 1), ("steel-masks", "masks_test.png", 2)):
         (picture,) = pictures_of(storage, study, name)  # the best trial's: true and predicted, drawn on the images
         assert picture.format == "PNG" and picture.size == expected_size(get_space(study).image_size, panels)

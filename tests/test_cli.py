@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from search.cli import COMMANDS, main
+from search.declare import described
 
 HPSEARCH = Path(sys.executable).parent / "hpsearch"
 
@@ -44,10 +45,9 @@ def test_every_command_explains_itself_and_each_of_its_flags(command, capsys):
     assert done.value.code == 0 and out.startswith(f"usage: hpsearch {command}")
     words = " ".join(out.split())
     assert COMMANDS[command][1] in words  # what it does, as the table says
-    for flag in COMMANDS[command][2]:
-        name = flag.names[0]
+    for name, help in described(COMMANDS[command][2]):
         assert any(line.strip().startswith(name) for line in out.splitlines()), f"{command} lists no {name}"
-        assert " ".join(flag.options["help"].split()[:6]) in words, f"{command} {name} is not explained"
+        assert " ".join(help.split()[:6]) in words, f"{command} {name} is not explained"
 
 
 def test_a_count_below_one_is_refused_where_the_flag_is_declared(capsys):

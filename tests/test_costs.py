@@ -19,7 +19,7 @@ from search.storage import Location
 from search.winner.models import has_weights
 from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
 from search.study.feasible import architectures
-from search.study.objective import Objective
+from search.study.training import Training
 from search.winner.pick import pick
 from spaces import get_space
 from trainers.costs import CPU_THREADS, SERVING_BATCH, CostLimits, Costs, measure, measure_once
@@ -160,7 +160,7 @@ def test_a_model_whose_head_is_searched_is_measured_trial_by_trial(tmp_path):
     (tmp_path / "head.py").write_text(CHOICE_SPACE.replace("HEAD", ', "hidden": (trial.suggest_categorical("width", [8, 16]),)')
                                       .replace('"choice"', '"head"').replace('"lr": 0.005', '"lr": 0.005, "width": 8'))
     for name, shapes in (("plain", 1), ("head", 2)):
-        found = architectures(Objective(get_space(str(tmp_path / f"{name}.py")), None, None, cost_device="cpu"))
+        found = architectures(get_space(str(tmp_path / f"{name}.py")), Training())
         assert {model: len(kinds) for model, kinds in found.items()} == {"resnet18": shapes, "baseline": shapes}
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainers.augment import Augment
-from trainers.loop import TrainConfig, build_model, predict, train
+from trainers.loop import Hooks, TrainConfig, build_model, predict, train
 from trainers.prepare import prepare, to_device
 from trainers.tasks import get_task
 
@@ -20,7 +20,7 @@ def test_training_on_cuda_keeps_data_on_the_gpu_channels_last_in_bf16(tiny_image
     assert data.images.is_contiguous(memory_format=torch.channels_last)
 
     config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=3)
-    result = train(config, data, task, "f1_weighted", progress=False)
+    result = train(config, data, task, "f1_weighted", Hooks(progress=False))
     assert result.best["valid_f1_weighted"] > 0.6 and all(not v.is_cuda for v in result.state_dict.values())
 
     model = build_model(config, data, task)
@@ -43,9 +43,9 @@ def test_a_cuda_trial_resumed_from_its_checkpoint_ends_as_if_never_stopped(tiny_
         torch.save(state, buffer)
         saved[state["epoch"]] = buffer.getvalue()
 
-    straight = train(config, data, task, "f1_weighted", progress=False, checkpoint=keep)
-    resumed = train(config, data, task, "f1_weighted", progress=False,
-                    resume=torch.load(io.BytesIO(saved[1]), map_location="cpu", weights_only=True))
+    straight = train(config, data, task, "f1_weighted", Hooks(progress=False, checkpoint=keep))
+    resumed = train(config, data, task, "f1_weighted", Hooks(progress=False,
+                    resume=torch.load(io.BytesIO(saved[1]), map_location="cpu", weights_only=True)))
     assert resumed.history == straight.history
     assert all(torch.equal(resumed.state_dict[k], v) for k, v in straight.state_dict.items())
 
@@ -59,8 +59,8 @@ def test_data_too_big_for_the_gpu_streams_from_pinned_memory_and_trains_the_same
     monkeypatch.setattr(trainers.prepare, "STREAM_ABOVE", 0.0)  # as if the images did not fit
     streamed = to_device(prepare(str(tiny_images), 16, "stretch"), task, device)
     assert not streamed.images.is_cuda and streamed.images.is_pinned() and streamed.device == device
-    a = train(config, on_gpu, task, "f1_weighted", progress=False)
-    b = train(config, streamed, task, "f1_weighted", progress=False)
+    a = train(config, on_gpu, task, "f1_weighted", Hooks(progress=False))
+    b = train(config, streamed, task, "f1_weighted", Hooks(progress=False))
     assert a.history == b.history and all(torch.equal(a.state_dict[k], v) for k, v in b.state_dict.items())
 
 

@@ -11,7 +11,7 @@ from conftest import TINY_SPACE
 from PIL import Image
 
 from search.cli import main
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from spaces import get_space
 
@@ -87,8 +87,8 @@ def test_a_damaged_checkpoint_is_said_and_its_trial_starts_again(tiny_images, tm
     from search.study.resume import checkpoint_id, retry
 
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    options = dict(space=get_space(str(TINY_SPACE)), storage=storage, study_name="tiny", data=str(tiny_images), progress=False)
-    run(RunOptions(trials=1, **options))
+    options = dict(space=str(TINY_SPACE), storage=storage, study="tiny", data=str(tiny_images), quiet=True)
+    run(RunConfig(trials=1, **options))
     study = optuna.load_study(study_name="tiny", storage=Location(storage).open())
     trial = study.ask({"model": optuna.distributions.CategoricalDistribution(["baseline"]),
                        "lr": optuna.distributions.FloatDistribution(1e-3, 1e-2, log=True)})
@@ -97,7 +97,7 @@ def test_a_damaged_checkpoint_is_said_and_its_trial_starts_again(tiny_images, tm
     retry(study, study.trials[-1])
     (tmp_path / "artifacts" / checkpoint_id("tiny", study.trials[-1])).write_bytes(b"PK\x03\x04 cut short")
     capsys.readouterr()
-    run(RunOptions(trials=2, **options))
+    run(RunConfig(trials=2, **options))
     said = capsys.readouterr()
     assert "trial 2 retries trial 1 from the start: its checkpoint is unreadable (" in said.out + said.err
     assert [t.state.name for t in optuna.load_study(study_name="tiny", storage=storage).trials] == ["COMPLETE", "FAIL", "COMPLETE"]
@@ -109,7 +109,7 @@ def test_the_readme_space_runs_as_written(tiny_images, tmp_path):
     path.write_text(code)
     space = get_space(str(path))
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    run(RunOptions(space=space, storage=storage, study_name=space.name, trials=1, epochs=1, data=str(tiny_images), progress=False))
+    run(RunConfig(space=str(path), storage=storage, trials=1, epochs=1, data=str(tiny_images), quiet=True))
     assert optuna.load_study(study_name=space.name, storage=storage).trials[0].state.name == "COMPLETE"
 
 

@@ -15,7 +15,8 @@ from test_study import BIN
 
 from search.record import SAMPLER_SEED, StudyRecord, steps_run
 from search.storage import Location
-from search.study.options import WORKER_OPTIONS, RunOptions, start_workers
+from search.study.config import WORKER_OPTIONS, RunConfig
+from search.study.workers import start_workers
 from search.study.strategy import trial_seed
 from search.winner.models import has_weights
 from spaces import get_space
@@ -39,7 +40,9 @@ def test_a_jobs_worker_gets_every_option_of_its_run_and_trains_by_them(tiny_imag
     command = [BIN / "hpsearch", "run", "--space", TINY_SPACE, "--data", tiny_images, "--quiet", "--trials", 3, "--jobs", 2, *flags]
     first = subprocess.Popen(list(map(str, command)), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 600
-    while not children(first.pid):  # the worker imports torch for seconds: its environment can be read meanwhile
+    # the worker imports torch for seconds: its environment can be read meanwhile (once it has its own: between
+    # the fork and the exec, a child's /proc/PID/environ is still its parent's)
+    while not children(first.pid) or WORKER_OPTIONS not in environment(children(first.pid)[0]):
         assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0]
         time.sleep(0.05)
     received = environment(children(first.pid)[0])[WORKER_OPTIONS]
@@ -67,8 +70,8 @@ def test_a_jobs_worker_gets_every_option_of_its_run_and_trains_by_them(tiny_imag
 
 
 def test_the_note_runs_the_study_again_with_every_option_not_at_its_default():
-    options = RunOptions(space=get_space(str(TINY_SPACE)), space_arg=str(TINY_SPACE), storage="postgresql://me:pw@db/s",
-                         study_name="s", trials=9, jobs=3, weights="w/", **OPTIONS)
+    options = RunConfig(space=str(TINY_SPACE), storage="postgresql://me:pw@db/s", study="s", trials=9, jobs=3, weights="w/",
+                        **OPTIONS)
     command = options.command()
     assert command[:4] == ["hpsearch", "run", "--space", str(TINY_SPACE)] and ":pw@" not in " ".join(command)
     for flag, value in [("--storage", "postgresql://me@db/s"), ("--study", "s"), ("--trials", "9"), ("--jobs", "3"),
@@ -76,8 +79,8 @@ def test_the_note_runs_the_study_again_with_every_option_not_at_its_default():
                         ("--device", "cpu"), ("--sampler", "random"), ("--pruner", "none"), ("--seed", "5"), ("--keep", "1")]:
         assert command[command.index(flag) + 1] == value
     assert "--pretrained" in command  # --weights implies it
-    again = RunOptions.from_worker(json.dumps(options.for_worker(2)))
-    assert again.command() == command and again.worker == 2 and again.space.name == "tiny"
+    again = RunConfig.from_worker(json.dumps(options.for_worker(2)))
+    assert again.command() == command and again.worker == 2 and get_space(again.space).name == "tiny"
 
 
 def test_jobs_workers_are_spread_over_the_gpus_round_robin_each_pinned_in_its_environment(tmp_path, monkeypatch):
@@ -92,8 +95,8 @@ def test_jobs_workers_are_spread_over_the_gpus_round_robin_each_pinned_in_its_en
         f"import json, os\npath = os.path.join({str(tmp_path)!r}, f'{{os.getpid()}}.json')\n"
         f"open(path + '.part', 'w').write(json.dumps(dict(os.environ)))\nos.rename(path + '.part', path)\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
-    options = RunOptions(space=get_space(str(TINY_SPACE)), space_arg=str(TINY_SPACE), storage=f"sqlite:///{tmp_path / 's.db'}",
-                         study_name="tiny", trials=8, jobs=4, gpus=[0, 2])
+    options = RunConfig(space=str(TINY_SPACE), storage=f"sqlite:///{tmp_path / 's.db'}", study="tiny", trials=8, jobs=4,
+                        gpus=[0, 2])
     workers = start_workers(options, gpus=[0, 2])  # worker 0, this process, takes GPU 0 (the machine's 4)
     try:
         deadline = time.monotonic() + 600

@@ -3,7 +3,7 @@ import pytest
 from optuna.trial import TrialState
 
 from trainers.errors import InputError
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from spaces import get_space, list_spaces
 
@@ -11,7 +11,7 @@ from spaces import get_space, list_spaces
 @pytest.mark.parametrize("space", list_spaces(), ids=lambda s: s.name)
 def test_every_space_runs_a_trial_on_its_builtin_data(space, tmp_path):
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    evaluation = run(RunOptions(space=space, storage=storage, study_name=space.name, trials=1, epochs=1, progress=False))
+    evaluation = run(RunConfig(space=space.name, storage=storage, trials=1, epochs=1, quiet=True))
     study = optuna.load_study(study_name=space.name, storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
     assert study.user_attrs["data"]["images"] >= 450

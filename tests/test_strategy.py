@@ -6,10 +6,9 @@ import optuna
 import pytest
 from conftest import TINY_SPACE
 
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from search.study.strategy import START, make_sampler, prune_now
-from spaces import get_space
 from trainers.errors import InputError
 
 
@@ -49,11 +48,11 @@ def test_no_trial_is_pruned_at_its_last_step():
 
 
 def test_a_resumed_study_keeps_its_sampler_and_pruner(tiny_images, tmp_path):
-    options = dict(space=get_space(str(TINY_SPACE)), storage=f"sqlite:///{tmp_path / 'studies.db'}", study_name="tiny",
-                   data=str(tiny_images), epochs=1, progress=False)
-    run(RunOptions(trials=1, sampler="random", pruner="halving", **options))
-    run(RunOptions(trials=2, **options))  # no choice given: the study's own
+    options = dict(space=str(TINY_SPACE), storage=f"sqlite:///{tmp_path / 'studies.db'}", study="tiny",
+                   data=str(tiny_images), epochs=1, quiet=True)
+    run(RunConfig(trials=1, sampler="random", pruner="halving", **options))
+    run(RunConfig(trials=2, **options))  # no choice given: the study's own
     study = optuna.load_study(study_name="tiny", storage=options["storage"])
     assert study.user_attrs["search"] == {"sampler": "random", "pruner": "halving"} and len(study.trials) == 2
     with pytest.raises(InputError, match="study 'tiny' searches with --pruner halving: it keeps it; to try median"):
-        run(RunOptions(trials=3, pruner="median", **options))
+        run(RunConfig(trials=3, pruner="median", **options))

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
 from conftest import TINY_SPACE
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from spaces import Space
 
@@ -120,7 +120,7 @@ def test_nan_and_out_of_memory_trials_are_recorded_and_the_study_goes_on(tiny_im
     space = Space(name="nan", task="classify", data=str(tiny_images), suggest=nan_then_fine, summary="",
                   image_size=16, resize="stretch", epochs=1)
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    run(RunOptions(space=space, storage=storage, study_name="nan", trials=3, progress=False))
+    run(RunConfig(space="nan", storage=storage, trials=3, quiet=True), space)
     trials = optuna.load_study(study_name="nan", storage=storage).trials
     assert [t.state for t in trials].count(TrialState.FAIL) == 2
     assert trials[1].state == TrialState.FAIL and "nan" in trials[1].user_attrs["fail_reason"]
@@ -142,13 +142,13 @@ def test_pretrained_weights_are_checked_once_before_any_trial(tiny_images, tmp_p
     weights = tmp_path / "weights"
     weights.mkdir()
     storage = f"sqlite:///{tmp_path / 's.db'}"
-    options = dict(space=space, storage=storage, study_name="pre", trials=2, weights=str(weights), progress=False)
+    options = dict(space="pre", storage=storage, trials=2, weights=str(weights), quiet=True)
     with pytest.raises(WeightsUnavailable, match="no weights for 'mobilenetv2_100' in"):
-        run(RunOptions(**options))
+        run(RunConfig(**options), space)
     assert not (tmp_path / "s.db").exists()  # refused before any study was made
 
     save_file(timm.create_model("mobilenetv2_100", num_classes=0).state_dict(), str(weights / "mobilenetv2_100.safetensors"))
-    run(RunOptions(**options))
+    run(RunConfig(**options), space)
     trials = optuna.load_study(study_name="pre", storage=storage).trials
     assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
     for t in trials:  # pretrained mobilenet trains its last two blocks; the baseline trains all of itself
@@ -176,7 +176,7 @@ def test_an_error_fails_its_trial_and_chance_level_is_named(tiny_images, tmp_pat
     space = Space(name="wild", task="classify", data=str(tiny_images), suggest=wild, summary="", image_size=16,
                   resize="stretch", epochs=2)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
-    run(RunOptions(space=space, storage=storage, study_name="wild", trials=3, progress=False))
+    run(RunConfig(space="wild", storage=storage, trials=3, quiet=True), space)
     trials = optuna.load_study(study_name="wild", storage=storage).trials
     assert trials[0].state == TrialState.FAIL
     assert trials[0].user_attrs["fail_reason"] == "RuntimeError: value cannot be converted to type float without overflow"

@@ -14,7 +14,7 @@ from trainers.crossval import fit, fold_rows
 from trainers.data import discover
 from trainers.errors import InputError
 from trainers.images import frame_of, resize_square
-from trainers.loop import TrainConfig
+from trainers.loop import Hooks, TrainConfig
 from trainers.prepare import prepare, to_device
 from trainers.rle import rle_encode
 from trainers.tasks import get_task
@@ -125,7 +125,7 @@ def test_one_vs_rest_trains_every_class_and_fold_and_keeps_their_ensemble(tiny_i
     task = get_task("ovr", negatives=0.5, folds=3)
     steps = []
     config = TrainConfig(model="baseline", batch_size=8, lr=3e-3, epochs=2)
-    result = fit(config, data, task, "accuracy", report=lambda step, metrics: steps.append(step), progress=False)
+    result = fit(config, data, task, "accuracy", Hooks(report=lambda step, metrics: steps.append(step), progress=False))
     assert sorted(steps) == list(range(9)) and steps != sorted(steps)  # 3 classes x 3 folds, in a shuffled order
     assert result.best["valid_accuracy"] == pytest.approx(np.mean([h["valid_accuracy"] for h in result.history]))
     assert result.valid_outputs.shape == (len(data.splits["valid"]), 3)

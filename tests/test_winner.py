@@ -24,10 +24,9 @@ from PIL import Image
 
 from search.cli import main
 from search.storage import Location
-from search.study.options import RunOptions
+from search.study.config import RunConfig
 from search.study.run import run
 from search.winner.models import has_weights, ranked
-from spaces import get_space
 from trainers.predict import Predictor
 
 
@@ -36,8 +35,8 @@ def study(tmp_path_factory):
     """A finished 6-trial study that kept the weights of its 3 best trials, and new images to predict."""
     folder = tmp_path_factory.mktemp("winner")
     images = write_tiny_images(folder / "images")
-    run(RunOptions(space=get_space(str(TINY_SPACE)), storage=f"sqlite:///{folder / 'studies.db'}", study_name="tiny",
-                   trials=6, epochs=1, keep=3, data=str(images), progress=False))  # 1 epoch: never pruned
+    run(RunConfig(space=str(TINY_SPACE), storage=f"sqlite:///{folder / 'studies.db'}", study="tiny",
+                  trials=6, epochs=1, keep=3, data=str(images), quiet=True))  # 1 epoch: never pruned
     new = write_tiny_images(folder / "new", per_class=3, seed=1)
     files = sorted(p for p in new.rglob("*") if p.is_file())
     (new / "flat").mkdir()

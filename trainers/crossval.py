@@ -9,22 +9,20 @@ model kept is the ensemble of each class's best fold, whose outputs are each cla
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import torch
 
-from trainers.loop import CrossValidated, TrainConfig, TrainData, TrainResult, build_model, predict, train
+from trainers.loop import CrossValidated, Hooks, TrainConfig, TrainData, TrainResult, build_model, predict, train
 from trainers.models import count_parameters
 from trainers.tasks import Task
 from trainers.tasks.classify import Classify
 
 
-def fit(config: TrainConfig, data: TrainData, task: Task, metric: str, report: Callable[[int, dict], None] | None = None,
-        progress: bool = True, checkpoint=None, resume=None) -> TrainResult:
-    """The trained model and its history; `report` after each epoch (or fold), which may raise to stop."""
+def fit(config: TrainConfig, data: TrainData, task: Task, metric: str, hooks: Hooks = Hooks()) -> TrainResult:
+    """The trained model and its history; `hooks.report` after each epoch (or fold), which may raise to stop."""
     if task.unit == "fold":
-        return one_vs_rest(config, data, task, metric, report)  # no epoch checkpoints: a retried trial starts again
-    return train(config, data, task, metric, report, progress, checkpoint=checkpoint, resume=resume)
+        return one_vs_rest(config, data, task, metric, hooks.report)  # no epoch checkpoints: a retried trial starts again
+    return train(config, data, task, metric, hooks)
 
 
 def one_vs_rest(config: TrainConfig, data: TrainData, task, metric: str, report=None) -> CrossValidated:
@@ -39,7 +37,7 @@ def one_vs_rest(config: TrainConfig, data: TrainData, task, metric: str, report=
         train_rows, valid_rows = folds[c][f]
         one = TrainData(data.images, (data.targets == c).long(), {"train": train_rows, "valid": valid_rows},
                         ["rest", data.class_names[c]], data.mean, data.std, data.on)
-        result = train(config, one, binary, metric, progress=False)
+        result = train(config, one, binary, metric, Hooks(progress=False))
         history.append(result.best)
         if report:
             report(step, result.best)

@@ -29,6 +29,16 @@ class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def failure_reason(err: Exception) -> str:
+    """Why training failed, in one line: what a failed trial records."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if isinstance(err, Diverged):
+        return text
+    if isinstance(err, torch.OutOfMemoryError) or "can't allocate memory" in text:  # the CPU allocator says it in words
+        return f"out of memory: {text}"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 @dataclass
 class TrainData:
     """A whole data set held on the training device, split by index."""
@@ -69,7 +79,7 @@ class TrainConfig:
     pretrained: bool = False
     weights: str | None = None  # local file or folder of pretrained weights
     trainable_blocks: int | None = None  # starting trained (ImageNet's weights, or start_weights): how many of the last blocks train
-    start_weights: str | None = None  # a trained model of this architecture to start from (a .safetensors file)
+    start_weights: Path | None = None  # a trained model of this architecture to start from (a .safetensors file)
     hidden: tuple[int, ...] = ()  # hidden layer widths of the head
     augment: Augment = field(default_factory=Augment)
     seed: int = 0
@@ -128,42 +138,51 @@ class CrossValidated(TrainResult):
         return f"mean of {len(self.history)} folds"
 
 
-def train(
-    config: TrainConfig,
-    data: TrainData,
-    task: Task,
-    metric: str,
-    report: Callable[[int, dict[str, float]], None] | None = None,
-    progress: bool = True,
-    checkpoint: Callable[[dict], None] | None = None,
-    resume: dict | None = None,
-) -> TrainResult:
-    """Train for config.epochs; keep the epoch with the highest valid `metric`.
+@dataclass
+class Hooks:
+    """The caller's part in training: after each epoch, `checkpoint(state)` gets everything needed to go on after
+    it, then `report(epoch, metrics)` is called and may raise to stop training; with `resume=state`, training
+    goes on from there as if never stopped (same weights, optimizer, random streams); `progress`: a bar of the
+    epochs (on a terminal only)."""
 
-    After each epoch checkpoint(state) gets everything needed to go on after it, then report(epoch, metrics)
-    is called and may raise to stop training; train(..., resume=state) goes on from there as if never
-    stopped (same weights, optimizer, random streams).
-    """
+    report: Callable[[int, dict[str, float]], None] | None = None
+    checkpoint: Callable[[dict], None] | None = None
+    resume: dict | None = None
+    progress: bool = True
+
+
+@dataclass
+class Learner:
+    """A model with what trains it: its optimizer and its learning-rate schedule (None: constant)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+
+
+def train(config: TrainConfig, data: TrainData, task: Task, metric: str, hooks: Hooks = Hooks()) -> TrainResult:
+    """Train for config.epochs; keep the epoch with the highest valid `metric`."""
     torch.manual_seed(config.seed)
     model = build_model(config, data, task)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _scheduler(config, optimizer, len(_batches(data, config)))
+    learner = Learner(model, optimizer, _scheduler(config, optimizer, len(_batches(data, config))))
     gen = torch.Generator(device=data.device).manual_seed(config.seed)
     valid_rows = data.splits["valid"]
     valid_targets = data.targets[valid_rows].cpu()
     history, best_epoch, best_state, best_outputs, best_ms = [], 0, None, None, 0.0
+    resume, report, checkpoint, scheduler = hooks.resume, hooks.report, hooks.checkpoint, learner.scheduler
     if resume:
-        _restore(resume, model, optimizer, scheduler, gen)
+        _restore(resume, learner, gen)
         history, best_epoch, best_state, best_outputs = (resume[k] for k in ("history", "best_epoch", "best_state", "best_outputs"))
         best_ms = resume.get("best_ms", 0.0)
     started = resume.get("start") if resume else _start_metrics(model, config, data, task, report)
     epochs = range(len(history) + 1, config.epochs + 1)
-    hidden = None if progress else True  # None: a bar on a terminal only, never in a log
+    hidden = None if hooks.progress else True  # None: a bar on a terminal only, never in a log
     for epoch in tqdm(epochs, desc="epochs", initial=len(history), total=config.epochs, leave=False, disable=hidden):
         if config.patience and epoch - best_epoch > config.patience:
             break  # early stopping: no better epoch for `patience` epochs
-        train_loss = _train_epoch(model, optimizer, scheduler, config, data, task, gen)
+        train_loss = _train_epoch(learner, config, data, task, gen)
         start = time.perf_counter()
         outputs = predict(model, config, data, valid_rows)
         ms = 1000 * (time.perf_counter() - start) / max(1, len(valid_rows))
@@ -218,12 +237,12 @@ def gpu_of(device: torch.device) -> dict[str, str]:
     return {"index": machine_index(device.index or 0), "name": torch.cuda.get_device_name(device)}
 
 
-def _restore(resume: dict, model, optimizer, scheduler, gen: torch.Generator) -> None:
+def _restore(resume: dict, learner: Learner, gen: torch.Generator) -> None:
     """Model, optimizer, schedule and random streams as a checkpoint left them."""
-    model.load_state_dict(resume["model"])
-    optimizer.load_state_dict(resume["optimizer"])
-    if scheduler:
-        scheduler.load_state_dict(resume["scheduler"])
+    learner.model.load_state_dict(resume["model"])
+    learner.optimizer.load_state_dict(resume["optimizer"])
+    if learner.scheduler:
+        learner.scheduler.load_state_dict(resume["scheduler"])
     _set_rng_state(resume["rng"], gen)
 
 
@@ -251,7 +270,7 @@ def build_model(config: TrainConfig, data: TrainData, task: Task) -> torch.nn.Mo
         hidden=config.hidden,
     )
     if config.start_weights is not None:
-        model.load_state_dict(load_weights(Path(config.start_weights)))
+        model.load_state_dict(load_weights(config.start_weights))
     model.to(data.device)
     if data.device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -288,7 +307,8 @@ def _batches(data: TrainData, config: TrainConfig, order: torch.Tensor | None = 
     return [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
 
 
-def _train_epoch(model, optimizer, scheduler, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
+def _train_epoch(learner: Learner, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
+    model, optimizer, scheduler = learner.model, learner.optimizer, learner.scheduler
     model.train()
     rows = data.splits["train"]
     batches = _batches(data, config, rows[torch.randperm(len(rows), generator=gen, device=data.device)])

@@ -50,12 +50,18 @@ def resolve_source(source: str) -> Path:
     return Path(source)
 
 
-def prepare(
-    source: str | Discovery, size: int, resize: str, fractions=SPLIT_FRACTIONS, seed: int = 0, progress: bool = True,
-    crop: tuple[float, float, float, float] | None = None,
-) -> Prepared:
-    """Decode (once) and split; `source` may be a Discovery already made, to check its fingerprint first.
-    `crop` keeps a region of interest of every image (fractions: left, top, right, bottom)."""
+@dataclass(frozen=True)
+class Splitting:
+    """How images are split into train, valid and test: the fractions, stratified by label, shuffled by the seed."""
+
+    fractions: tuple[float, float, float] = SPLIT_FRACTIONS
+    seed: int = 0
+
+
+def prepare(source: str | Discovery, size: int, resize: str, *, crop: tuple[float, float, float, float] | None = None,
+            splitting: Splitting = Splitting(), progress: bool = True) -> Prepared:
+    """Decode (once) to `size` by `resize`, and split; `source` may be a Discovery already made, to check its
+    fingerprint first. `crop` keeps a region of interest of every image (fractions: left, top, right, bottom)."""
     found = source if isinstance(source, Discovery) else discover(resolve_source(source))
     decoded = decode_once(found, size, resize, progress=progress, crop=crop)
     lost = sorted({i.label for i in found.items} - {i.label for i in decoded.items})
@@ -64,7 +70,7 @@ def prepare(
         path = next(i.relpath for i in found.items if i.label == lost[0])
         raise InputError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
                         f"replace them, or remove the class")
-    split = stratified_split(decoded.items, fractions, seed)
+    split = stratified_split(decoded.items, splitting.fractions, splitting.seed)
     return Prepared(found, decoded, split, sorted({i.label for i in decoded.items}))
 
 

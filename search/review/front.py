@@ -7,21 +7,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
-from search.objectives import (
-    COST_DIRECTIONS, compared, ensemble_candidate, front_trials, metric_of, name_of, objectives_of, trial_figure,
-)
-from search.record import StudyRecord
-from search.review.report import not_drawn_line
+from search.objectives import compared, ensemble_candidate, front_trials, metric_of, name_of, objectives_of, trial_figure
+from search.record import StudyRecord, TrialRecord
+from search.review.report import limits_line, not_drawn_line
+from trainers.costs import BY_NAME, KINDS, LATENCY, SIZE, THROUGHPUT
 
 FRONT_PLOT = "front"  # the id of the front's figure among the study's plots in optuna-dashboard
-
-
-def limits(study: optuna.Study) -> dict[str, float]:
-    """The cost limits the study's trials were held to (a cost minus its constraint value), by cost name."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if trial.constraints and record.COSTS in trial.user_attrs:
-            return {name: trial.user_attrs[record.COSTS][name] - value for name, value in trial.constraints.items()}
-    return {}
 
 
 def front_table(study: optuna.Study, metric: str) -> str:
@@ -30,25 +21,23 @@ def front_table(study: optuna.Study, metric: str) -> str:
     front = front_trials(study, [ensemble] if ensemble else [])
     if not front:
         return f"study {study.study_name!r} has no completed trial with its costs recorded yet"
-    held, names = limits(study), compared(study)
-    extra = [n for n in names if n not in COST_DIRECTIONS]  # valid metrics a multi-objective study weighs too
+    names, recorded = compared(study), StudyRecord.read(study)
+    extra = [n for n in names if n not in BY_NAME]  # valid metrics a multi-objective study weighs too
     lines = [f"study {study.study_name!r}: {len(front)} trial(s) that no other beats on valid {metric}, "
              f"{', '.join(names)} at once"]
-    if held:
-        lines.append("limits: " + ", ".join(f"{name} <= {limit:g}" for name, limit in held.items()))
-    lines += not_drawn_line(StudyRecord.read(study).ruled_out)
-    lines += ["", "| trial | " + " | ".join(f"valid {m}" for m in [metric, *extra]) + " | ms | images/s | parameters | MB | FLOPs |",
-              "| ---: " * (7 + len(extra)) + "|"]
+    lines += limits_line(recorded) + not_drawn_line(recorded.ruled_out)
+    lines += ["", "| trial | " + " | ".join([*(f"valid {m}" for m in [metric, *extra]), *(k.heading for k in KINDS)]) + " |",
+              "| ---: " * (2 + len(extra) + len(KINDS)) + "|"]
     for t in front:
-        c = t.user_attrs[record.COSTS]
-        metrics = " | ".join(f"{v:.4f}" for v in [metric_of(t), *(trial_figure(t, m) for m in extra)])
-        lines.append(f"| {name_of(t)} | {metrics} | {c['ms']:.3g} | {c['throughput']:,.0f} | {c['params']:,} | "
-                     f"{c['mb']:.3g} | {c['flops']:,} |")
+        costs = TrialRecord.read(t).costs
+        cells = [f"{v:.4f}" for v in [metric_of(t), *(trial_figure(t, m) for m in extra)]]
+        cells += [f"{costs[k.name]:{k.form}}" if k.name in costs else "" for k in KINDS]
+        lines.append(f"| {name_of(t)} | " + " | ".join(cells) + " |")
     if ensemble and ensemble in front:
-        lines.append(f"\n{name_of(ensemble)}: the {len(ensemble.user_attrs[record.ENSEMBLE])} best ensembled, as `hpsearch "
+        lines.append(f"\n{name_of(ensemble)}: the {len(TrialRecord.read(ensemble).ensemble)} best ensembled, as `hpsearch "
                      f"evaluate` measured them (valid metric; costs: its members' added up); use it with --pick or --ensemble")
-    lines.append(f"\ncosts measured on {front[0].user_attrs[record.COSTS]['device']}, ms per image at batch 1, images/s at "
-                 f"batch 32 (see the README's \"What a model costs\")")
+    lines.append(f"\ncosts measured on {TrialRecord.read(front[0]).costs['device']}, {BY_NAME[LATENCY].words}, "
+                 f"{BY_NAME[THROUGHPUT].words} (see the README's \"What a model costs\")")
     return "\n".join(lines)
 
 
@@ -78,17 +67,16 @@ def front_figure(study: optuna.Study):
     if names and len(names) <= 3:
         return plot_pareto_front(study, target_names=names)
     metric = metric_name(study)
-    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if record.COSTS in t.user_attrs]
+    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if TrialRecord.read(t).costs]
     if not done:
         raise ValueError("no completed trial has its costs recorded")
-    front = sorted(front_trials(study), key=lambda t: t.user_attrs[record.COSTS]["ms"])
+    front = sorted(front_trials(study), key=lambda t: TrialRecord.read(t).costs[LATENCY])
     figure = go.Figure()
     for name, trials, style in (("trials", done, {"color": "#bbb"}), ("front", front, {"color": "#d62728", "size": 10})):
-        costs = [t.user_attrs[record.COSTS] for t in trials]
-        figure.add_scatter(x=[c["ms"] for c in costs], y=[metric_of(t) for t in trials], mode="markers", name=name,
-                           marker=style, text=[f"trial {t.number}: {c['mb']:.3g} MB, {c['params']:,} parameters"
-                                                for t, c in zip(trials, costs)])
-    figure.update_layout(title=f"Valid {metric} against latency: the front", xaxis_title="ms per image (batch 1)",
+        costs = [TrialRecord.read(t).costs for t in trials]
+        figure.add_scatter(x=[c[LATENCY] for c in costs], y=[metric_of(t) for t in trials], mode="markers", name=name,
+                           marker=style, text=[f"trial {t.number}: " + ", ".join(BY_NAME[n].show(c[n]) for n in (SIZE, "params")) for t, c in zip(trials, costs)])
+    figure.update_layout(title=f"Valid {metric} against latency: the front", xaxis_title=BY_NAME[LATENCY].words,
                          yaxis_title=f"valid {metric}")
     figure.update_xaxes(type="log")
     return figure

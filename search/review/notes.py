@@ -5,21 +5,23 @@ from __future__ import annotations
 import shlex
 
 from search import record
+from search.record import TrialRecord
 from search.review.report import SHOW_SKIPPED, short_value
 from spaces import Space
 from spaces.space import describe_distribution
+from trainers.costs import KINDS
 
 
-def trial_note(number: int, outcome: str, history: list[dict[str, float]], params: dict, attrs: dict,
+def trial_note(recorded: TrialRecord, outcome: str, history: list[dict[str, float]], params: dict,
                error: str | None = None) -> str:
-    """`outcome` says how it ended; `attrs` are the trial's user attributes as far as they are known;
-    `error`: the traceback of an unexpected error that failed it."""
-    lines = [f"## Trial {number}: {outcome}", ""]
+    """`outcome` says how it ended; `recorded` is what the trial recorded as far as it is known; `error`: the
+    traceback of an unexpected error that failed it."""
+    lines = [f"## Trial {recorded.number}: {outcome}", ""]
     if history:
         columns = list(history[0])
-        lines += [f"| {attrs.get(record.UNIT, 'epoch')} | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
+        lines += [f"| {recorded.unit} | " + " | ".join(c.replace("_", " ") for c in columns) + " |",
                   "| ---: |" + " ---: |" * len(columns)]
-        best, start = attrs.get(record.BEST_EPOCH), attrs.get(record.START_METRICS)
+        best, start = recorded.best_epoch, recorded.start_metrics
         if start:  # the model it started from (--from), before its first epoch
             lines.append("| 0 (start) | " + " | ".join(f"{start[c]:.4f}" if c in start else "" for c in columns) + " |")
         for epoch, metrics in enumerate(history, 1):
@@ -27,15 +29,15 @@ def trial_note(number: int, outcome: str, history: list[dict[str, float]], param
             lines.append(f"| {epoch}{mark} | " + " | ".join(f"{metrics[c]:.4f}" for c in columns) + " |")
         lines.append("")
     lines += ["**Parameters**", ""] + [f"- {name}: `{short_value(value)}`" for name, value in params.items()] + [""]
-    if record.TOTAL_PARAMS in attrs:
-        lines.append(f"**Model**: {attrs[record.TOTAL_PARAMS]:,} parameters, {attrs[record.TRAINABLE_PARAMS]:,} trainable  ")
-    if record.COSTS in attrs:
-        c = attrs[record.COSTS]
-        lines.append(f"**Costs** on {c['device']} ({c['threads']} threads): {c['ms']:.3g} ms per image, {c['throughput']:,.0f} "
-                     f"images/s at batch 32, {c['params']:,} parameters, {c['mb']:.3g} MB, {c['flops']:,} FLOPs per image  ")
-    if record.RESUMED_FROM_EPOCH in attrs:
-        lines.append(f"**Resumed** from the checkpoint after epoch {attrs[record.RESUMED_FROM_EPOCH]} of an attempt that stopped  ")
-    lines.append(f"**Time**: {attrs.get(record.SECONDS, 0):.1f} s on {attrs.get(record.DEVICE, '?')}")
+    if recorded.total_params is not None:
+        lines.append(f"**Model**: {recorded.total_params:,} parameters, {recorded.trainable_params:,} trainable  ")
+    if recorded.costs:
+        c = recorded.costs
+        lines.append(f"**Costs** on {c['device']} ({c['threads']} threads): "
+                     + ", ".join(kind.show(c[kind.name]) for kind in KINDS if kind.name in c) + "  ")
+    if recorded.resumed_from_epoch is not None:
+        lines.append(f"**Resumed** from the checkpoint after epoch {recorded.resumed_from_epoch} of an attempt that stopped  ")
+    lines.append(f"**Time**: {recorded.seconds or 0:.1f} s on {recorded.device or '?'}")
     if error:
         lines += ["", "**Error**", "", "```", error.rstrip(), "```"]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ matplotlib's object API (Figure, not pyplot): no global state, safe beside a run
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -194,9 +195,20 @@ def _examples_of(outputs: torch.Tensor, targets: torch.Tensor, class_names: list
 DRAWN = {"confusion": _confusion_of, "examples": _examples_of, "boxes": _boxes_of, "masks": _masks_of, "labels": _labels_of}
 
 
-def of_split(names: tuple[str, ...], split: str, outputs: torch.Tensor, targets: torch.Tensor, class_names: list[str],
-             title: str, folder: Path, images: torch.Tensor | None = None) -> list[Path]:
-    """The pictures `names` of one split's predictions (`outputs` and `targets` on the CPU, row for row), as
-    `<name>_<split>.png` in `folder`; those that show images only where `images` (uint8) are given."""
-    made = [DRAWN[name](outputs, targets, class_names, title, folder / f"{name}_{split}.png", images) for name in names]
+@dataclass(frozen=True)
+class Predictions:
+    """A split's model outputs and true targets (on the CPU, row for row), what its classes are called, and its
+    uint8 images where the pictures are to show them."""
+
+    outputs: torch.Tensor
+    targets: torch.Tensor
+    class_names: list[str]
+    images: torch.Tensor | None = None
+
+
+def of_split(names: tuple[str, ...], split: str, predictions: Predictions, title: str, folder: Path) -> list[Path]:
+    """The pictures `names` of one split's predictions, as `<name>_<split>.png` in `folder`; those that show
+    images only where the predictions come with them."""
+    p = predictions
+    made = [DRAWN[name](p.outputs, p.targets, p.class_names, title, folder / f"{name}_{split}.png", p.images) for name in names]
     return [path for path in made if path is not None]

@@ -13,8 +13,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import record
 from search.objectives import best_trial, metric_of
-from search.record import StudyRecord
+from search.record import StudyRecord, TrialRecord
 from search.storage import Location
+from trainers.costs import BY_NAME, LATENCY, CostLimits
 from trainers.errors import InputError
 
 SHOW_SKIPPED = 5
@@ -49,14 +50,15 @@ def best_summary(study: optuna.Study, storage, where: Location, out: Path | None
         raise InputError(f"study {study.study_name!r} has no completed trial yet: see its trials with `hpsearch status`")
     lines = [f"study {study.study_name!r}: best trial {best.number}, value {metric_of(best):.4f}"]
     lines += [f"  {line}" for line in lineage_line(StudyRecord.read(study))]
-    if best.user_attrs.get(record.NO_BETTER_THAN_CHANCE):
+    recorded = TrialRecord.read(best)
+    if recorded.no_better_than_chance:
         lines.append(f"  warning: no better than chance: always giving the commonest answer scores "
-                     f"{best.user_attrs[record.CHANCE_LEVEL]:.4f}; look at the data, the learning-rate range and the trials' notes")
+                     f"{recorded.chance_level:.4f}; look at the data, the learning-rate range and the trials' notes")
     lines += [f"  {k} = {short_value(v)}" for k, v in best.params.items()]
     for key in (record.TOTAL_PARAMS, record.TRAINABLE_PARAMS, record.BEST_EPOCH, record.steps_run("epoch"),
                 record.steps_run("fold"), record.INFERENCE_MS, record.SECONDS, record.DEVICE):
-        if key in best.user_attrs:
-            lines.append(f"  {key}: {best.user_attrs[key]}")
+        if key in recorded.columns:
+            lines.append(f"  {key}: {recorded.columns[key]}")
     files = sorted(get_all_artifact_meta(best, storage=storage), key=lambda meta: meta.filename)
     if out is None:
         artifacts = where.artifacts.resolve()
@@ -84,6 +86,11 @@ def lineage_line(recorded: StudyRecord) -> list[str]:
             f"{recorded.metric or 'metric'} {start['valid']:.4f} there) in {start['storage']}"]
 
 
+def limits_line(recorded: StudyRecord) -> list[str]:
+    """The cost limits the study's latest run held its trials to (`run --max-ms`, ...)."""
+    return [f"limits: {CostLimits(**recorded.limits).said()}"] if recorded.limits else []
+
+
 def not_drawn_line(ruled_out: dict[str, str] | None) -> list[str]:
     """The models a study's limits kept from being drawn (search.study.feasible), each with the limit it breaks."""
     return [f"not drawn, over the limits whatever else a trial draws: {each_with_limit(ruled_out)}"] if ruled_out else []
@@ -99,14 +106,14 @@ def ensemble_line(study: optuna.Study, best: FrozenTrial) -> list[str]:
     ensemble = StudyRecord.read(study).ensemble
     if not ensemble:
         return []
-    metric, members = ensemble["metric"], ensemble["trials"]
-    valid, ms = ensemble["valid"][metric], ensemble["costs"]["ms"]
-    single = best.user_attrs.get(record.COSTS, {}).get("ms")
+    metric, members, latency = ensemble["metric"], ensemble["trials"], BY_NAME[LATENCY]
+    valid, ms = ensemble["valid"][metric], ensemble["costs"][LATENCY]
+    single = (TrialRecord.read(best).costs or {}).get(LATENCY)
     verdict = ("better on valid than the best trial alone" if valid > metric_of(best) else "no better on valid than the best "
                "trial alone")
     return [f"ensemble of trials {', '.join(map(str, members))} (`hpsearch evaluate --ensemble {len(members)}`): valid {metric} "
-            f"{valid:.4f}, test {ensemble['test'][metric]:.4f}, {ms:.3g} ms per image"
-            + (f" against {single:.3g}" if single else "") + f": {verdict}; use it with --ensemble {len(members)} or --pick"]
+            f"{valid:.4f}, test {ensemble['test'][metric]:.4f}, {latency.show(ms)}"
+            + (f" against {single:{latency.form}}" if single else "") + f": {verdict}; use it with --ensemble {len(members)} or --pick"]
 
 
 def short_value(value) -> str:
@@ -123,7 +130,7 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     imported = len(study.get_trials(deepcopy=False)) - len(trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
              + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
-    lines += lineage_line(recorded) + not_drawn_line(recorded.ruled_out)
+    lines += lineage_line(recorded) + limits_line(recorded) + not_drawn_line(recorded.ruled_out)
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")
@@ -145,21 +152,22 @@ def by_worker(trials: list[FrozenTrial]) -> list[str]:
     """The finished trials each worker ran, and where: its GPU (the machine's index and the card), or its device."""
     where = Counter()
     for t in trials:
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and record.WORKER in t.user_attrs:
-            gpu = t.user_attrs.get(record.GPU)
-            device = f"GPU {gpu['index']} ({gpu['name']})" if gpu else t.user_attrs.get(record.DEVICE, "?")
-            where[(str(t.user_attrs[record.WORKER]), device)] += 1
+        r = TrialRecord.read(t)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and r.worker is not None:
+            device = f"GPU {r.gpu['index']} ({r.gpu['name']})" if r.gpu else r.device or "?"
+            where[(str(r.worker), device)] += 1
     return [f"worker {w} on {d}: {n} finished trial{'s' * (n != 1)}" for (w, d), n in sorted(where.items())]
 
 
 def pruning_savings(recorded: StudyRecord, trials: list[FrozenTrial]) -> list[str]:
     """Epochs (or folds) the finished trials ran, against what running every one of them to the end would cost."""
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    folds = any(t.user_attrs.get(record.UNIT) == "fold" for t in finished)
+    folds = any(TrialRecord.read(t).unit == "fold" for t in finished)
     unit = "folds" if folds else "epochs"
 
     def steps(t: FrozenTrial) -> int:  # a multi-objective study's trials report no intermediate values
-        return t.user_attrs.get(record.steps_run(unit[:-1]), len(t.intermediate_values))
+        r = TrialRecord.read(t)
+        return r.steps_run if r.steps_run is not None and r.unit == unit[:-1] else len(t.intermediate_values)
 
     full = max((steps(t) for t in finished if t.state == TrialState.COMPLETE), default=0)
     full = max(full, (recorded.epochs or 0) if not folds else 0)
@@ -182,9 +190,10 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         started = t.datetime_start.astimezone() if t.datetime_start else None  # Optuna keeps local times without a zone
         row = {"number": t.number, "state": t.state.name, "value": metric_of(t), "started": started, "duration_s": duration}
         row |= {f"params_{k}": v for k, v in t.params.items()}
-        row |= {f"best_{k}": v for k, v in record.best_metrics(t).items()}
-        row |= {k: t.user_attrs[k] for k in record.COLUMNS if k in t.user_attrs}
-        row |= {f"cost_{k}": v for k, v in t.user_attrs.get(record.COSTS, {}).items()}  # a column each, to sort by
+        recorded = TrialRecord.read(t)
+        row |= {f"best_{k}": v for k, v in recorded.best_metrics.items()}
+        row |= recorded.columns
+        row |= {f"cost_{k}": v for k, v in (recorded.costs or {}).items()}  # a column each, to sort by
         rows.append(row)
     return pd.DataFrame(rows).convert_dtypes(convert_string=False)  # whole numbers stay integers beside missing values
 

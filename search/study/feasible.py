@@ -11,35 +11,36 @@ from __future__ import annotations
 
 import optuna
 
-from search.study.objective import Objective, make_config
+from search.study.setup import Run
+from search.study.training import Training, make_config
+from spaces import Space
 
 DRAWS = 64  # random parameter sets drawn (nothing trained) to see which architectures each model takes
 
 
-def models_over_limits(objective: Objective, study: optuna.Study | None) -> dict[str, str]:
-    """The space's model choices that cannot meet the objective's limits, each with the limit it breaks."""
-    choices = objective.space.model_choices()
-    if not objective.limits or not choices:
+def models_over_limits(run: Run, study: optuna.Study | None) -> dict[str, str]:
+    """The space's model choices that cannot meet the run's limits, each with the limit it breaks."""
+    choices, limits = run.space.model_choices(), run.limits
+    if not limits or not choices:
         return {}
-    over, found = {}, architectures(objective)
+    over, found = {}, architectures(run.space, run.training)
     for model in choices:  # in the space's order
         configs = found.get(model, {})
         if len(configs) == 1:
             config, task = next(iter(configs.values()))
-            broken = objective.limits.over(objective.costs(study, config, task))
+            broken = limits.over(run.meter.costs(study, config, task))
             if broken:
                 over[model] = broken
     return over
 
 
-def architectures(objective: Objective) -> dict[str, dict]:
+def architectures(space: Space, training: Training) -> dict[str, dict]:
     """For each model a random search over the space draws, its distinct architectures, each with a
     configuration (and task) that builds it."""
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     found: dict[str, dict] = {}
     for _ in range(DRAWS):
-        config, task = make_config(objective.space, objective.space.suggest(draws.ask()), epochs=objective.epochs,
-                                   **objective.options)
+        config, task = make_config(space, space.suggest(draws.ask()), training)
         shape = (config.hidden, *(getattr(task, name) for name in task.shaped_by))
         found.setdefault(config.model, {}).setdefault(shape, (config, task))
     return found

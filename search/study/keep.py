@@ -16,10 +16,8 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from search.objectives import front_trials, metric_of, on_front, ranked
-from search.record import WEIGHTS_ARTIFACT, own_trials
+from search.record import TrialRecord, own_trials
 from search.winner.models import has_weights
-
-KEEP = 5  # the default K
 
 
 def keeps_weights(study: optuna.Study, value: float, costs: dict | None, metrics: dict, keep: int) -> bool:
@@ -37,7 +35,7 @@ def drop_weights_outside_best(store, keep: int):
         for outside in ranked(study)[keep:]:
             if outside.number not in front and has_weights(store, outside):
                 try:
-                    store.remove(outside.user_attrs[WEIGHTS_ARTIFACT])
+                    store.remove(TrialRecord.read(outside).weights_artifact)
                 except ArtifactNotFound:  # another worker removed it a moment ago
                     pass
 

@@ -20,11 +20,12 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FixedTrial, FrozenTrial, TrialState
 
 from search import record
+from search.record import StudyRecord, TrialRecord
 from search.objectives import objectives_of, ranked
 from search.storage import Location, load_study
+from search.study.config import RunConfig
 from trainers.errors import InputError
 
-ENQUEUE_TOP = 5  # --enqueue STUDY: that study's this many best parameter sets
 DEFAULT = "the space's default"
 
 
@@ -34,17 +35,17 @@ class Known:
     source: str  # recorded on its trial (record.ENQUEUED): "the space's default", "sets.csv line 2", "study v1 trial 7"
 
 
-def known_configurations(space, enqueue: str | None, top: int, study_is_new: bool, default_first: bool,
-                         where: Location) -> list[Known]:
+def known_configurations(space, config: RunConfig, study_is_new: bool) -> list[Known]:
     """What to queue, checked against the space before any work: its default where the study is new (unless the
     user said --no-default-first), then --enqueue's sets, from a file where one has that name, else from the
-    study of that name in `where`."""
+    study of that name (in --from-storage, or the run's storage)."""
+    enqueue, default_first = config.enqueue, not config.no_default_first
     known = [Known(checked(space, space.default, DEFAULT), DEFAULT)] if space.default and study_is_new and default_first else []
     if enqueue and Path(enqueue).is_file():
         known += [Known(checked(space, params, f"--enqueue {source}"), source) for params, source in _read_sets(Path(enqueue))]
     elif enqueue:
-        study = other_study(enqueue, where)
-        best = ranked(study)[:top]
+        study = other_study(enqueue, config.others)
+        best = ranked(study)[:config.enqueue_top]
         if not best:
             raise InputError(f"--enqueue {enqueue}: study {enqueue!r} has no completed trial to take parameters from")
         known += [Known(checked(space, t.params, f"--enqueue study {enqueue!r} trial {t.number}"),
@@ -73,9 +74,9 @@ def queue(study: optuna.Study, known: list[Known]) -> None:
 def duplicate_of(trial: FrozenTrial, trials: list[FrozenTrial]) -> FrozenTrial | None:
     """The earlier trial that was queued with the same parameters as `trial` and did not fail, if any."""
     fixed = trial.system_attrs.get("fixed_params")
-    if not fixed or record.ENQUEUED not in trial.user_attrs:
+    if not fixed or not TrialRecord.read(trial).enqueued:
         return None
-    return next((t for t in trials if t.number < trial.number and t.state != TrialState.FAIL and record.ENQUEUED in t.user_attrs
+    return next((t for t in trials if t.number < trial.number and t.state != TrialState.FAIL and TrialRecord.read(t).enqueued
                  and t.system_attrs.get("fixed_params") == fixed), None)
 
 
@@ -163,7 +164,7 @@ def history_from(name: str | None, where: Location, space, objectives: list[str]
     if not name:
         return []
     other = other_study(name, where, "--learn-from")
-    searched = other.user_attrs.get(record.SPACE)
+    searched = StudyRecord.read(other).space
     if searched != space.name:
         raise InputError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "
                         f"from a study of the same space")
@@ -187,5 +188,5 @@ def imported(other: optuna.Study) -> list[FrozenTrial]:
 
 def learn(study: optuna.Study, history: list[FrozenTrial]) -> None:
     """Add the imported trials the study does not have yet (run again, it imports nothing twice)."""
-    had = {t.user_attrs[record.IMPORTED] for t in study.get_trials(deepcopy=False) if record.IMPORTED in t.user_attrs}
-    study.add_trials([t for t in history if t.user_attrs[record.IMPORTED] not in had])
+    had = {TrialRecord.read(t).imported for t in study.get_trials(deepcopy=False)}
+    study.add_trials([t for t in history if TrialRecord.read(t).imported not in had])

@@ -21,9 +21,10 @@ from optuna.samplers import BaseSampler, PartialFixedSampler
 
 from search import record
 from search.objectives import metric_of
-from search.record import DataRecord
+from search.record import DataRecord, StudyRecord, TrialRecord
 from search.storage import Location
 from search.study.known import other_study
+from search.study.training import Training
 from search.winner.models import has_weights, top_trials
 from trainers.errors import InputError
 from trainers.digests import cache_root
@@ -63,11 +64,10 @@ class Start:
                                    suggest=space.fine_tune or space.suggest, default={})
 
     @property
-    def options(self) -> dict:
-        """The training options of a trial that starts here: these weights and their architecture; ImageNet's
+    def training(self) -> Training:
+        """What every trial that starts here trains with: these weights and their architecture; ImageNet's
         normalisation where the model was trained with it (ImageNet's weights are not loaded again: its own are)."""
-        return {"pretrained": self.card["normalize"] == "imagenet", "weights": None, "start_weights": str(self.weights),
-                **self.architecture}
+        return Training(pretrained=self.card["normalize"] == "imagenet", start_weights=self.weights, **self.architecture)
 
     def sampler(self, sampler: BaseSampler) -> BaseSampler:
         """The model parameter, where the search draws one, fixed to the earlier model's (Optuna's PartialFixedSampler)."""
@@ -119,19 +119,20 @@ def _source_trial(study: optuna.Study, store, number: int | None, text: str) -> 
 def _download(study: optuna.Study, trial, store, where: Location) -> Start:
     """The trial's card, and its weights in this machine's cache (by artifact id: every worker and every run
     again reads the same file, written once)."""
-    weights_id = trial.user_attrs[record.WEIGHTS_ARTIFACT]
+    recorded = TrialRecord.read(trial)
+    weights_id = recorded.weights_artifact
     folder = cache_root() / "start"
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{weights_id}.safetensors"
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         card = Path(tmp) / "model.json"
-        download_artifact(artifact_store=store, file_path=str(card), artifact_id=trial.user_attrs[record.MODEL_ARTIFACT])
+        download_artifact(artifact_store=store, file_path=str(card), artifact_id=recorded.model_artifact)
         if not weights.exists():
             part = Path(tmp) / "model.safetensors"
             download_artifact(artifact_store=store, file_path=str(part), artifact_id=weights_id)
             os.replace(part, weights)  # whole or not at all, where workers fetch it together
         card = json.loads(card.read_text())
-    data = DataRecord.read(study.user_attrs)
+    data = StudyRecord.read(study).data
     return Start(study.study_name, trial.number, where.safe, card, weights, data, store, metric_of(trial))
 
 

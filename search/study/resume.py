@@ -18,11 +18,9 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search.experimental import experimental
-from search.record import FAILED_TRIAL, StudyRecord, failed_as_stale, own_trials
+from search.record import FAILED_TRIAL, StudyRecord, TrialRecord, own_trials
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-CHECKPOINT_EVERY = 30  # seconds of training between epoch checkpoints, at most: what a crash can cost
-HEARTBEAT = 30  # seconds between a running trial's signs of life; three missed make it stale
 COUNTED = (*FINISHED, TrialState.RUNNING, TrialState.WAITING)  # every trial but the failed ones
 
 
@@ -140,7 +138,7 @@ def fail_stale_trials(study: optuna.Study) -> None:
 def taken_over(study: optuna.Study, number: int) -> bool:
     """Whether trial `number` was failed as stale by another worker (which queued its retry)."""
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
-    return trial.state == TrialState.FAIL and failed_as_stale(trial)
+    return trial.state == TrialState.FAIL and TrialRecord.read(trial).failed_as_stale
 
 
 def is_surplus(trial: optuna.Trial, wanted: int) -> bool:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from search.storage import Location
 from search.winner.models import best_models
+from search.winner.options import CascadeOptions, ModelChoice, names
 from search.winner.predict import image_files
 from trainers.errors import InputError
 from trainers.images import BadImage, mask_to_original
@@ -116,17 +117,19 @@ def load_cascade(where: Location, studies: list[str], device: torch.device) -> C
         raise InputError(f"--studies names three studies (defect, types, masks), not {len(studies)}")
     where.require_database()
     storage = where.open()
-    return Cascade(*(best_models(where, name, 1, device, storage=storage)[2].predictors[0] for name in studies))
+    return Cascade(*(best_models(ModelChoice(storage=where.url, study=name, artifacts=where.artifacts_folder), device,
+                                 storage=storage)[2].predictors[0] for name in studies))
 
 
-def run_cascade(where: Location, studies: list[str], sources: list[str], out: Path, device: str,
-                truth: Path | None = None) -> str:
+def run_cascade(options: CascadeOptions) -> str:
     from trainers.loop import pick_device
 
-    paths = [path for path, _ in image_files(sources)]  # Severstal names an image by its file name
-    if truth and not Path(truth).is_file():
+    paths = [path for path, _ in image_files(options.images)]  # Severstal names an image by its file name
+    out, truth = Path(options.out), Path(options.truth) if options.truth else None
+    if truth and not truth.is_file():
         raise InputError(f"--truth {truth} does not exist: give Severstal's CSV of the true masks (ImageId,ClassId,EncodedPixels)")
-    cascade = load_cascade(where, studies, pick_device(device))
+    where = Location(options.storage, options.artifacts)
+    cascade = load_cascade(where, names(options.studies), pick_device(options.device))
     found, skipped = cascade.predict([(p.name, p) for p in paths])
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)

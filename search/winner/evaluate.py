@@ -4,6 +4,7 @@ evaluate`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import optuna
@@ -12,16 +13,16 @@ from optuna.trial import FrozenTrial
 from tqdm.auto import tqdm
 
 from search.objectives import best_trial, ensemble_costs
-from search.record import COSTS, ENSEMBLE, StudyRecord, record_best_evaluation
+from search.record import ENSEMBLE, StudyRecord, TrialRecord, record_best_evaluation
 from search.review.front import metric_name
 from search.review.report import format_table
-from search.storage import Location
+from search.winner.options import EvaluateOptions
 from search.winner.models import best_models, load_predictor, top_trials
 from trainers.data import discover
 from trainers.errors import InputError
 from trainers.loop import TrainData, pick_device
 from trainers.predict import Ensemble
-from trainers.prepare import prepare, resolve_source, to_device
+from trainers.prepare import Splitting, prepare, resolve_source, to_device
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_K = 5  # the best trials `hpsearch evaluate` ensembles by default
@@ -51,7 +52,8 @@ def study_data(study: optuna.Study, ensemble: Ensemble, device: torch.device, so
     where, remedy = f"{source} does not hold the images of study {study.study_name!r}", "pass --data the folder or manifest it ran on"
     found = discover(resolve_source(source))
     recorded.check(found, where, remedy)
-    prepared = prepare(found, recorded.image_size, recorded.resize, recorded.split, recorded.seed, progress=False, crop=recorded.crop)
+    prepared = prepare(found, recorded.image_size, recorded.resize, crop=recorded.crop,
+                       splitting=Splitting(recorded.split, recorded.seed), progress=False)
     recorded.check_split(prepared.split_digest, where, remedy)
     return to_device(prepared, ensemble.task, device)
 
@@ -68,20 +70,19 @@ def compare(single: dict, several: dict, trials: list[int], metric: str) -> str:
 def record_ensemble(study: optuna.Study, trials: list[FrozenTrial], several: dict, metric: str) -> None:
     """The ensemble as a candidate beside the trials (search.objectives.ensemble_candidate): its members, its
     valid and test metrics, and its costs, where every member recorded its own."""
-    if all(COSTS in t.user_attrs for t in trials):
+    if all(TrialRecord.read(t).costs for t in trials):
         study.set_user_attr(ENSEMBLE, {"trials": [t.number for t in trials], "metric": metric, "valid": several["valid"],
                                        "test": several["test"], "costs": ensemble_costs(trials)})
 
 
-def run_evaluate(where: Location, study_name: str | None, k: int | None, device: str, source: str | None = None,
-                 trial: int | None = None, pick_rule: str | None = None) -> str:
+def run_evaluate(options: EvaluateOptions) -> str:
     """`hpsearch evaluate`: the K best trials' ensemble beside the best trial, or one chosen trial's table (by
     number, or the one a --pick rule chooses), on the study's own split."""
-    device = pick_device(device)
-    chosen = trial is not None or pick_rule
-    study, trials, ensemble = best_models(where, study_name, k or (1 if chosen else DEFAULT_K), device, trial,
-                                          pick_rule=pick_rule)
-    data = study_data(study, ensemble, device, source)
+    device = pick_device(options.device)
+    chosen = options.trial is not None or options.pick
+    k = options.ensemble or (1 if chosen else DEFAULT_K)
+    study, trials, ensemble = best_models(dataclasses.replace(options, ensemble=k), device)
+    data = study_data(study, ensemble, device, options.data)
     if chosen:  # one trial, or the ensemble a --pick rule chose
         return f"trial {'+'.join(str(t.number) for t in trials)}:\n{format_table(table(ensemble, data))}"
     single, several, metric = table(Ensemble(ensemble.predictors[:1]), data), table(ensemble, data), metric_name(study)

@@ -16,7 +16,7 @@ from torch import nn
 
 from search.errors import Stop
 from search.objectives import metric_of
-from search.storage import Location
+from search.winner.options import ExportOptions
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
 from trainers.errors import InputError
@@ -78,13 +78,13 @@ def _exported(module: nn.Module, example: torch.Tensor, path: Path):
 FORMATS = {"onnx": ("model.onnx", _onnx), "torchscript": ("model.pt", _torchscript), "exported": ("model.pt2", _exported)}
 
 
-def export(where: Location, study_name: str | None, trial: int | None, fmt: str, out: Path, data: str | None = None,
-           pick_rule: str | None = None) -> str:
-    device = torch.device("cpu")
-    study, trials, ensemble = best_models(where, study_name, 1, device, trial, pick_rule=pick_rule)
+def export(options: ExportOptions) -> str:
+    """`hpsearch export --format F --out DIR`: the chosen trial's model as a file of that format, checked."""
+    device, fmt, out = torch.device("cpu"), options.format, Path(options.out)
+    study, trials, ensemble = best_models(options.choice, device)
     predictor, chosen = ensemble.predictors[0], trials[0]
     earlier = earlier_export(out, study.study_name, chosen.number)
-    images = study_data(study, ensemble, device, data)
+    images = study_data(study, ensemble, device, options.data)
     images = images.pixels(images.splits["test"][:CHECK_IMAGES]).contiguous()
     out.mkdir(parents=True, exist_ok=True)
     name, write = FORMATS[fmt]

@@ -7,7 +7,7 @@ import csv
 import time
 from pathlib import Path
 
-from search.storage import Location
+from search.winner.options import PredictOptions
 from trainers.errors import InputError
 from trainers.images import EXTENSIONS
 
@@ -44,13 +44,12 @@ def predict_files(ensemble, files: list[tuple[Path, str]]) -> tuple[list[tuple[s
     return answered, skipped
 
 
-def run_predict(where: Location, study_name: str | None, sources: list[str], out: Path, k: int, device: str,
-                trial: int | None = None, pick_rule: str | None = None) -> str:
+def run_predict(options: PredictOptions) -> str:
     from search.winner.models import best_models
     from trainers.loop import pick_device
 
-    paths = image_files(sources)
-    study, trials, ensemble = best_models(where, study_name, k, pick_device(device), trial, pick_rule=pick_rule)
+    paths, out = image_files(options.images), Path(options.out)
+    study, trials, ensemble = best_models(options, pick_device(options.device))
     start = time.perf_counter()
     answered, skipped = predict_files(ensemble, paths)
     seconds = time.perf_counter() - start

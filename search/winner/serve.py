@@ -23,28 +23,17 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from PIL import Image
 
 from search.objectives import metric_of
-from search.record import COSTS, StudyRecord
-from search.guard import SAFE_METHODS, Allowed, allowed_hosts, family, reachable, refusal, url_host, warn_if_exposed
-from search.storage import Location
+from search.record import StudyRecord, TrialRecord
+from search.guard import SAFE_METHODS, Allowed, family, reachable, refusal, url_host, warn_if_exposed
+from search.winner.options import RequestLimits, ServeOptions, names
 from trainers.images import BadImage, TooLarge, pixels_of
 from trainers.errors import InputError
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 10_000_000  # a request's body
-    max_files: int = 32  # `file` fields in one request
-    max_pixels: int = int(Image.MAX_IMAGE_PIXELS)  # per image, read from its header before decoding
-    max_request_pixels: int = 100_000_000  # one request's images together, read from their headers likewise
-    read_seconds: float = 30.0  # the time a client has to send its request's body
 
 
 def log(line: str) -> None:
@@ -52,7 +41,7 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def gate(app, allowed: Allowed, limits: Limits):
+def gate(app, allowed: Allowed, limits: RequestLimits):
     """The ASGI app behind the serving rules (search.guard), the body cap (both applied before any byte of
     the body is read) and the read time limit: the body is read here, whole, within `limits.read_seconds`,
     and handed to the app, so that a slow or vanished client costs one line, not a held connection or a
@@ -123,15 +112,14 @@ def within_budget(files: list[tuple[str, bytes]], budget: int) -> list[TooLarge 
     return verdicts
 
 
-def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, limits: Limits, host: str, port: int,
-             allow: list[str] = ()):
+def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict, options: ServeOptions, port: int):
     """`answer(files, max_pixels)` gives, for each (name, bytes), its fields or the BadImage that left it out."""
     api = FastAPI(title="hpsearch", docs_url=None, redoc_url=None, openapi_url=None)
     lock = threading.Lock()  # one inference at a time: torch uses every core for it
 
     def infer(files: list[tuple[str, bytes]]) -> list:
         with lock:
-            return answer(files, limits.max_pixels)
+            return answer(files, options.max_pixels)
 
     @api.get("/healthz")
     def healthz() -> dict:
@@ -147,10 +135,10 @@ def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict,
         uploads = [v for k, v in form.multi_items() if k == "file" and hasattr(v, "read")]
         if not uploads:
             return JSONResponse({"detail": "no `file` field: send each image as a multipart field named file"}, 422)
-        if len(uploads) > limits.max_files:
-            return JSONResponse({"detail": f"{len(uploads)} files: at most {limits.max_files} a request (--max-files)"}, 413)
+        if len(uploads) > options.max_files:
+            return JSONResponse({"detail": f"{len(uploads)} files: at most {options.max_files} a request (--max-files)"}, 413)
         files = [(u.filename or f"file{i}", await u.read()) for i, u in enumerate(uploads)]
-        verdicts = within_budget(files, limits.max_request_pixels)
+        verdicts = within_budget(files, options.max_request_pixels)
         taken = [f for f, over in zip(files, verdicts) if over is None]
         answers = iter(await run_in_threadpool(infer, taken) if taken else [])
         results = [over or next(answers) for over in verdicts]
@@ -163,7 +151,7 @@ def make_app(answer: Callable[[list[tuple[str, bytes]], int], list], info: dict,
         return [{"file": name, "error": str(r)} if isinstance(r, BadImage) else {"file": name, **r}
                 for (name, _), r in zip(files, results)]
 
-    return gate(api, allowed_hosts(host, port, allow), limits)
+    return gate(api, options.allowed(port), options)
 
 
 def ensemble_answer(ensemble):
@@ -200,7 +188,7 @@ def model_info(study, trials, ensemble) -> dict:
         "study": study.study_name,
         "trials": [{"number": t.number, "params": t.params, "valid": metric_of(t), "image_size": p.card["image_size"],
                     "test": best["table"]["test"] if best.get("trial") == t.number else None,
-                    "costs": t.user_attrs.get(COSTS)}
+                    "costs": TrialRecord.read(t).costs}
                    for t, p in zip(trials, ensemble.predictors)],
         "task": ensemble.predictors[0].card["task"],
         "classes": ensemble.class_names,
@@ -208,25 +196,25 @@ def model_info(study, trials, ensemble) -> dict:
     }
 
 
-def run_serve(where: Location, study_name: str | None, k: int, cascade: list[str] | None, host: str, port: int,
-              limits: Limits, device: str, allow: list[str] = (), trial: int | None = None, pick_rule: str | None = None) -> None:
+def run_serve(options: ServeOptions) -> None:
     """`hpsearch serve`: the best model, the K best ensembled, or the steel cascade, until Ctrl-C."""
     from search.winner.models import best_models
     from trainers.loop import pick_device
 
-    sock = listen(host, port)  # a busy port fails before the models load
-    warn_if_exposed(host, "use the models")
+    sock = listen(options.host, options.port)  # a busy port fails before the models load
+    warn_if_exposed(options.host, "use the models")
+    cascade = names(options.studies) if options.cascade else None
     if cascade:
         from search.winner.cascade import load_cascade
 
-        answer, info = cascade_answer(load_cascade(where, cascade, pick_device(device))), {"cascade": cascade}
+        answer, info = cascade_answer(load_cascade(options.location, cascade, pick_device(options.device))), {"cascade": cascade}
     else:
-        study, trials, ensemble = best_models(where, study_name, k, pick_device(device), trial, pick_rule=pick_rule)
+        study, trials, ensemble = best_models(options, pick_device(options.device))
         answer, info = ensemble_answer(ensemble), model_info(study, trials, ensemble)
     bound = sock.getsockname()[1]
-    print(f"serving {', '.join(cascade or []) or info['study']} on http://{url_host(reachable(host))}:{bound}: POST /predict "
-          f"(multipart, `file` fields), GET /healthz, GET /model (Ctrl-C stops it)", flush=True)
-    serve(make_app(answer, info, limits, host, bound, allow), sock)
+    print(f"serving {', '.join(cascade or []) or info['study']} on http://{url_host(reachable(options.host))}:{bound}: POST "
+          f"/predict (multipart, `file` fields), GET /healthz, GET /model (Ctrl-C stops it)", flush=True)
+    serve(make_app(answer, info, options, bound), sock)
 
 
 def listen(host: str, port: int) -> socket.socket:

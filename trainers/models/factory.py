@@ -32,8 +32,8 @@ class SpatialPool(nn.Module):
         return torch.cat([x.float().mean(dim=(2, 3)), *where], 1).to(x.dtype)
 
 
-def _spatial(name: str, backbone: nn.Module) -> nn.Module:
-    """`backbone` with its global average pooling swapped for SpatialPool."""
+def spatial(name: str, backbone: nn.Module) -> nn.Module:
+    """`backbone` with its global average pooling swapped for SpatialPool: its features say where too."""
     if isinstance(backbone, nn.Sequential) and isinstance(backbone[-2], nn.AdaptiveAvgPool2d):
         net = nn.Sequential(*backbone[:-2], SpatialPool())
     elif hasattr(backbone, "reset_classifier"):  # timm: keep the feature map, drop its pooling
@@ -61,22 +61,22 @@ class Classifier(nn.Module):
         return self.head(self.backbone(x))
 
 
-def create_model(
-    name: str,
-    num_outputs: int,
-    *,
-    pretrained: bool = False,
-    weights: str | Path | None = None,
-    trainable_blocks: int | None = None,
-    hidden: tuple[int, ...] = (),
-    spatial: bool = False,
-) -> Classifier:
-    """Build `name` with a head of `num_outputs`; with `spatial`, the head also sees where features are (SpatialPool).
+def create_model(name: str, num_outputs: int, *, pretrained: bool = False, weights: str | Path | None = None,
+                 trainable_blocks: int | None = None, hidden: tuple[int, ...] = ()) -> Classifier:
+    """Build `name` (its backbone: create_backbone) with a head of `num_outputs`, after `hidden` layers; the head
+    always trains."""
+    return Classifier(create_backbone(name, pretrained=pretrained, weights=weights, trainable_blocks=trainable_blocks),
+                      num_outputs, hidden)
+
+
+def create_backbone(name: str, *, pretrained: bool = False, weights: str | Path | None = None,
+                    trainable_blocks: int | None = None) -> nn.Module:
+    """The backbone `name`, giving pooled features.
 
     pretrained: for timm models, load ImageNet weights from `weights` (a file, or a folder holding `<name>.safetensors`,
     `<name>.pth` or `<name>/model.safetensors`) or else timm's own loading (its local cache when offline).
     trainable_blocks: freeze all but the backbone's last N blocks (for a model that starts trained: the caller
-    says so by giving N); the head always trains.
+    says so by giving N).
     """
     if is_ours(name) or not timm.is_model(name):  # ours (and unknown names, which MODELS refuses in one line)
         backbone = MODELS.get(name)()  # no ImageNet weights: ours start from scratch, or from weights of their own
@@ -84,7 +84,7 @@ def create_model(
         backbone = _timm_backbone(name, pretrained, weights)
     if trainable_blocks is not None:
         freeze_all_but_last(backbone, trainable_blocks)
-    return Classifier(_spatial(name, backbone) if spatial else backbone, num_outputs, hidden)
+    return backbone
 
 
 def _timm_backbone(name: str, pretrained: bool, weights: str | Path | None) -> nn.Module:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from trainers.cache import Decoded
 from trainers.data import BOX_COLUMNS
 from trainers.images import box_to_original, crop_box, frame_of
-from trainers.models import create_model
+from trainers.models import Classifier, create_backbone, spatial
 from trainers.tasks.classify import class_log_frequencies
 from trainers.tasks.registry import register_task
 from trainers.tasks.task import Task
@@ -36,8 +36,9 @@ class Localize(Task):
     def class_names(self, decoded: Decoded) -> list[str]:
         return sorted({i.label for i in decoded.items})
 
-    def create_model(self, name: str, num_outputs: int, **options) -> torch.nn.Module:
-        return create_model(name, num_outputs, spatial=True, **options)
+    def create_model(self, name: str, num_outputs: int, hidden: tuple[int, ...] = (), **backbone) -> torch.nn.Module:
+        """The head also sees where the backbone's features are (SpatialPool): a box needs it."""
+        return Classifier(spatial(name, create_backbone(name, **backbone)), num_outputs, hidden)
 
     def num_outputs(self, class_names: list[str]) -> int:
         return len(class_names) + 4
