@@ -20,15 +20,15 @@ from pathlib import Path
 
 import optuna
 
+from search.storage import Location
 from search.study.config import RunConfig
 from search.study.known import Prior
 from search.study.meter import CostMeter
 from search.study.objective import Objective
 from search.study.setup import Run
 from search.study.training import Training
-from search.storage import Location
-from trainers.loop import pick_device
 from spaces import get_space
+from trainers.loop import pick_device
 from trainers.prepare import Splitting, prepare, to_device
 from trainers.tasks import get_task
 

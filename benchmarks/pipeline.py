@@ -17,10 +17,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from trainers.loop import pick_device
 from trainers.augment import Augment
 from trainers.images import resize_square
-from trainers.loop import Hooks, TrainConfig, build_model, train
+from trainers.loop import Hooks, TrainConfig, build_model, pick_device, train
 from trainers.prepare import prepare, resolve_source, to_device
 from trainers.tasks import get_task
 

@@ -21,7 +21,7 @@ import optuna
 from search.declare import Options, add_options, at_least, option, parsed
 from search.errors import exit_code
 from search.guard import Listening
-from search.options import ARTIFACTS, STORAGE, STUDY, OnStudy
+from search.options import ARTIFACTS, STORAGE, STUDY, OnStudy, StudyIn
 from search.storage import DEFAULT_STORAGE, Location, load_study
 from search.study.config import RunConfig
 from search.winner.options import CascadeOptions, EvaluateOptions, ExportOptions, PredictOptions, ServeOptions
@@ -40,13 +40,7 @@ class Nothing(Options):
 
 
 @dataclass(kw_only=True)
-class OnStudyOnly(Options):
-    storage: str = STORAGE.field(DEFAULT_STORAGE)
-    study: str | None = STUDY.field(None)
-
-
-@dataclass(kw_only=True)
-class StatusOptions(OnStudyOnly):
+class StatusOptions(StudyIn):
     trials: int | None = option("the finished trials wanted (default: what the last run asked for)", None, check=at_least(1))
 
 
@@ -97,9 +91,9 @@ def spaces(_: Nothing) -> None:
     print(spaces_table())
 
 
-def _study(options: OnStudy | OnStudyOnly, need_complete: bool = True):
+def _study(options: StudyIn, need_complete: bool = True):
     """The storage location, the storage (opened once) and the study a command looks at."""
-    where = Location(options.storage, getattr(options, "artifacts", None))
+    where = options.location
     where.require_database()
     opened = where.open()
     return where, opened, load_study(where, options.study, need_complete, storage=opened)
@@ -118,7 +112,7 @@ def status(options: StatusOptions) -> None:
     print(status_summary(_study(options, need_complete=False)[2], options.trials))
 
 
-def front(options: OnStudyOnly) -> None:
+def front(options: StudyIn) -> None:
     from search.review.front import front_table, metric_name
 
     chosen = _study(options, need_complete=False)[2]
@@ -194,7 +188,7 @@ COMMANDS: dict[str, Command] = {
     "spaces": Command(spaces, "list the search spaces", Nothing),
     "best": Command(best, "show the best trial's parameters, metrics and model files", BestOptions),
     "status": Command(status, "trials by state, the best so far, trials per hour, time left", StatusOptions),
-    "front": Command(front, "the trials no other trial beats on the metric, latency and size at once", OnStudyOnly),
+    "front": Command(front, "the trials no other trial beats on the metric, latency and size at once", StudyIn),
     "export": Command(export, "write every trial to a CSV file, or a trial's model as ONNX, TorchScript or torch.export's "
                               "program", ExportOptions),
     "predict": Command(predict, "predict image files with the best model, or the average of the K best", PredictOptions),

@@ -20,11 +20,21 @@ PICK = Option('the trial a rule picks by its costs and metrics: "best ms<=2", "f
 
 
 @dataclass(kw_only=True)
-class OnStudy(Options):
-    """The options of a command that looks at one study."""
+class StudyIn(Options):
+    """The options of a command that looks at one study's trials."""
 
     storage: str = STORAGE.field(DEFAULT_STORAGE)
     study: str | None = STUDY.field(None)
+
+    @property
+    def location(self) -> Location:
+        return Location(self.storage)
+
+
+@dataclass(kw_only=True)
+class OnStudy(StudyIn):
+    """The options of a command that looks at one study, its files included."""
+
     artifacts: str | None = ARTIFACTS.field(None)
 
     @property

@@ -7,8 +7,8 @@ import traceback
 from pathlib import Path
 
 from spaces.space import Space
-from trainers.registry import Registry
 from trainers.errors import InputError
+from trainers.registry import Registry
 
 SPACES: Registry[Space] = Registry("space", " or a .py file")
 _REGISTERED: list[Space] = []  # in order, so that loading a file can tell what it added

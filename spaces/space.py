@@ -13,8 +13,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from trainers.augment import Augment
 from trainers.data import SPLIT_FRACTIONS
-from trainers.images import PER_IMAGE_BOX, RESIZE_MODES
 from trainers.errors import InputError
+from trainers.images import PER_IMAGE_BOX, RESIZE_MODES
 
 
 @dataclass(frozen=True)

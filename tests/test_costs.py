@@ -14,12 +14,12 @@ from optuna.trial import TrialState
 from browser import free_port
 from test_study import BIN, hpsearch
 
+from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
 from search.record import BEST_METRICS, COSTS, PRUNED_REASON, steps_run
 from search.storage import Location
-from search.winner.models import has_weights
-from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
 from search.study.feasible import architectures
 from search.study.training import Training
+from search.winner.models import has_weights
 from search.winner.pick import pick
 from spaces import get_space
 from trainers.costs import CPU_THREADS, SERVING_BATCH, CostLimits, Costs, measure, measure_once

@@ -3,8 +3,8 @@ import io
 import pytest
 import torch
 
-from trainers.errors import InputError
 from trainers.augment import Augment
+from trainers.errors import InputError
 from trainers.loop import Diverged, Hooks, TrainConfig, train
 from trainers.models import create_model
 from trainers.prepare import prepare, to_device

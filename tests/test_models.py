@@ -3,8 +3,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from trainers.errors import InputError
 from spaces import list_spaces
+from trainers.errors import InputError
 from trainers.models import WeightsUnavailable, count_parameters, create_model, list_models
 from trainers.tasks import get_task
 

@@ -16,8 +16,8 @@ from test_study import BIN
 from search.record import SAMPLER_SEED, StudyRecord, steps_run
 from search.storage import Location
 from search.study.config import WORKER_OPTIONS, RunConfig
-from search.study.workers import start_workers
 from search.study.strategy import trial_seed
+from search.study.workers import start_workers
 from search.winner.models import has_weights
 from spaces import get_space
 

@@ -2,10 +2,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from trainers.errors import InputError
 from search.study.config import RunConfig
 from search.study.run import run
 from spaces import get_space, list_spaces
+from trainers.errors import InputError
 
 
 @pytest.mark.parametrize("space", list_spaces(), ids=lambda s: s.name)

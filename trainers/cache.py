@@ -21,8 +21,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from trainers.data import Discovery, Item
-from trainers.errors import InputError
 from trainers.digests import cache_root
+from trainers.errors import InputError
 from trainers.images import PER_IMAGE_BOX, BadImage, crop_box, decode, resize_square
 from trainers.rle import rle_decode
 

@@ -15,9 +15,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from trainers.augment import Augment
+from trainers.errors import InputError
 from trainers.models import count_parameters, is_ours
 from trainers.tasks import Task
-from trainers.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

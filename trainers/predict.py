@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainers.errors import InputError
 from trainers.images import PER_IMAGE_BOX, BadImage, decode
 from trainers.loop import IMAGENET_MEAN, IMAGENET_STD, TrainConfig, autocast, load_weights
 from trainers.tasks import Place, Task, get_task
-from trainers.errors import InputError
 
 BATCH = 64  # images per forward pass
 

@@ -10,8 +10,8 @@ import torch
 
 from trainers.cache import Decoded, decode_once
 from trainers.data import SPLIT_FRACTIONS, Discovery, Split, discover, stratified_split
-from trainers.errors import InputError
 from trainers.datasets import builtin_path
+from trainers.errors import InputError
 from trainers.loop import TrainData
 from trainers.tasks import Task
 

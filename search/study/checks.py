@@ -9,14 +9,14 @@ from tqdm.auto import tqdm
 from search import objectives
 from search.record import DataRecord
 from search.review.report import skipped_summary
-from search.study.lineage import Start
-from search.study.training import Training, make_config
 from search.study.config import RunConfig
+from search.study.lineage import Start
 from search.study.registry import PRUNERS, SAMPLERS
+from search.study.training import Training, make_config
 from spaces import Space
 from trainers.data import discover
-from trainers.loop import failure_reason
 from trainers.errors import InputError
+from trainers.loop import failure_reason
 from trainers.models import is_ours
 from trainers.prepare import Prepared, Splitting, prepare, resolve_source
 from trainers.tasks import get_task

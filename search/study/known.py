@@ -20,8 +20,8 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FixedTrial, FrozenTrial, TrialState
 
 from search import record
-from search.record import StudyRecord, TrialRecord
 from search.objectives import objectives_of, ranked
+from search.record import StudyRecord, TrialRecord
 from search.storage import Location, load_study
 from search.study.config import RunConfig
 from trainers.errors import InputError

@@ -26,8 +26,8 @@ from search.storage import Location
 from search.study.known import other_study
 from search.study.training import Training
 from search.winner.models import has_weights, top_trials
-from trainers.errors import InputError
 from trainers.digests import cache_root
+from trainers.errors import InputError
 
 
 @dataclass(frozen=True)

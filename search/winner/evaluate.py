@@ -16,8 +16,8 @@ from search.objectives import best_trial, ensemble_costs
 from search.record import ENSEMBLE, StudyRecord, TrialRecord, record_best_evaluation
 from search.review.front import metric_name
 from search.review.report import format_table
-from search.winner.options import EvaluateOptions
 from search.winner.models import best_models, load_predictor, top_trials
+from search.winner.options import EvaluateOptions
 from trainers.data import discover
 from trainers.errors import InputError
 from trainers.loop import TrainData, pick_device

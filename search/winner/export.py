@@ -16,9 +16,9 @@ from torch import nn
 
 from search.errors import Stop
 from search.objectives import metric_of
-from search.winner.options import ExportOptions
 from search.winner.evaluate import study_data
 from search.winner.models import best_models
+from search.winner.options import ExportOptions
 from trainers.errors import InputError
 from trainers.images import preparation
 

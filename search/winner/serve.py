@@ -28,12 +28,12 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from search.guard import SAFE_METHODS, Allowed, family, reachable, refusal, url_host, warn_if_exposed
 from search.objectives import metric_of
 from search.record import StudyRecord, TrialRecord
-from search.guard import SAFE_METHODS, Allowed, family, reachable, refusal, url_host, warn_if_exposed
 from search.winner.options import RequestLimits, ServeOptions, names
-from trainers.images import BadImage, TooLarge, pixels_of
 from trainers.errors import InputError
+from trainers.images import BadImage, TooLarge, pixels_of
 
 
 def log(line: str) -> None:

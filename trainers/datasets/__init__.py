@@ -6,12 +6,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from trainers.digests import cache_root
 from trainers.datasets.checkbox import render_checkbox
 from trainers.datasets.digits import write_digits
 from trainers.datasets.drillbit import render_drillbit
 from trainers.datasets.localize import render_localize
 from trainers.datasets.steel import render_steel
+from trainers.digests import cache_root
 from trainers.errors import InputError
 
 # name -> (writer, version): bump the version when a writer's output changes

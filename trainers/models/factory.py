@@ -11,8 +11,8 @@ import torch
 from timm.models import group_parameters
 from torch import nn
 
-from trainers.models.registry import MODELS, is_ours
 from trainers.errors import InputError
+from trainers.models.registry import MODELS, is_ours
 
 
 class WeightsUnavailable(InputError):

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainers.errors import InputError
 from trainers.models import create_model
 from trainers.tasks.classify import Classify
 from trainers.tasks.registry import register_task
-from trainers.errors import InputError
 
 
 class OneVsRestModel(nn.Module):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from trainers.errors import InputError
 from trainers.registry import Registry
 from trainers.tasks.task import Task
-from trainers.errors import InputError
 
 TASKS: Registry[type[Task]] = Registry("task")
 

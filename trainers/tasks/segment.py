@@ -12,13 +12,13 @@ from PIL import Image
 from timm.models import load_state_dict
 
 from trainers.cache import Decoded
+from trainers.errors import InputError
 from trainers.images import mask_to_original
 from trainers.models import find_weights_file, weights_error
 from trainers.rle import rle_encode
 from trainers.tasks.multilabel import SEVERSTAL
 from trainers.tasks.registry import register_task
 from trainers.tasks.task import PerClass
-from trainers.errors import InputError
 
 
 @register_task
