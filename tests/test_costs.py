@@ -15,7 +15,7 @@ from browser import free_port
 from test_study import BIN, hpsearch
 
 from search.objectives import ensemble_candidate, ensemble_costs, front_trials, name_of
-from search.record import BEST_METRICS, COSTS, PRUNED_REASON, steps_run
+from search.record import BEST_METRICS, COSTS, PRUNED_REASON, StudyRecord, record_run, steps_run
 from search.storage import Location
 from search.study.feasible import architectures
 from search.study.training import Training
@@ -243,3 +243,19 @@ def test_the_ensemble_measured_is_a_candidate_of_the_front_and_of_pick(tmp_path)
     assert name_of(pick(trials + [candidate], "best ms<=10")) == "0+1+2"
     assert name_of(pick(trials + [candidate], "best ms<=5")) == "0"
     assert name_of(pick(trials + [candidate], "fastest f1_weighted>=0.9")) == "0"
+
+
+def test_the_limits_a_run_held_its_trials_to_are_recorded_on_the_study_and_said_by_front_and_status(tmp_path):
+    """Recorded, not rebuilt from the trials' constraints: said even where no trial was measured against them."""
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(storage=storage, study_name="held", direction="maximize")
+    figures = {"ms": 1.5, "throughput": 900.0, "params": 1234, "mb": 0.5, "flops": 5678, "device": "cpu", "threads": 1}
+    study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs={COSTS: figures}))
+    record_run(study, StudyRecord(search={"sampler": "tpe", "pruner": "none"}, epochs=1, trials_wanted=1, heartbeat=30, keep=5,
+                                  metric="f1_weighted", ruled_out={}, limits=CostLimits(ms=2.0, params=1_000_000).most))
+    assert StudyRecord.read(optuna.load_study(study_name="held", storage=storage)).limits == {"ms": 2.0, "params": 1_000_000}
+    for command in ("front", "status"):
+        said = hpsearch(command, "--storage", storage, cwd=tmp_path).stdout.splitlines()
+        assert "limits: ms <= 2, params <= 1e+06" in said, (command, said)
+    row = next(line for line in hpsearch("front", "--storage", storage, cwd=tmp_path).stdout.splitlines() if line.startswith("| 0 "))
+    assert row == "| 0 | 0.9000 | 1.5 | 900 | 1,234 | 0.5 | 5,678 |"  # each cost as the table of costs prints it
