@@ -38,7 +38,7 @@ PARAMS = {"model": "baseline", "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-
 def trial_of(space, data, store, epochs: int | None) -> Objective:
     """A trial of a run on `data`, with its files in `store` (None: none kept)."""
     config = RunConfig(space=space.name, epochs=epochs, quiet=True, trials=10**6)
-    run = Run(config=config, space=space, device=data.device, gpus=None, storage=None, heartbeat=None, store=store, start=None,
+    run = Run(config=config, space=space, gpus=None, storage=None, heartbeat=None, store=store, start=None,
               training=Training(epochs=epochs), choices={}, objectives=None, prior=Prior(), prepared=None, data=data,
               meter=CostMeter(data, data.device))
     return Objective(run)

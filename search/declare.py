@@ -84,9 +84,12 @@ def command_line(options: Options) -> list[str]:
             if declared.shown == "never" or value is None or value is False or (
                     declared.shown == "changed" and not declared.each and value == default):
                 continue
-            text = ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
-            words += [flag] if value is True else [text] if declared.positional else [flag, text]
+            words += [flag] if value is True else [_text(value)] if declared.positional else [flag, _text(value)]
     return words
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def declared_fields(cls: type) -> list[tuple[dataclasses.Field, Option]]:

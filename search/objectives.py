@@ -29,10 +29,10 @@ def parse(text: str, metric: str, known_metrics: list[str]) -> list[str]:
     unknown = [n for n in names if n not in BY_NAME and n not in known_metrics]
     if unknown:
         raise InputError(f"--objectives {text}: {unknown[0]!r} is neither a cost ({', '.join(BY_NAME)}) nor a "
-                        f"valid metric this task records ({', '.join(known_metrics)}); {example}")
+                         f"valid metric this task records ({', '.join(known_metrics)}); {example}")
     if names[0] != metric or len(names) < 2 or len(set(names)) < len(names):
         raise InputError(f"--objectives {text}: name the space's metric {metric} first and then one or more other "
-                        f"costs or metrics, each once; {example}")
+                         f"costs or metrics, each once; {example}")
     return names
 
 
@@ -93,7 +93,8 @@ def _beats(a: tuple, b: tuple) -> bool:
 
 def _scores(study: optuna.Study, names: list[str], candidates: list[FrozenTrial] = ()) -> list[tuple[FrozenTrial, tuple]]:
     done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if TrialRecord.read(t).costs]
-    return [(t, _score(names, metric_of(t), r.costs, r.best_metrics)) for t in [*done, *candidates] for r in [TrialRecord.read(t)]]
+    read = [(t, TrialRecord.read(t)) for t in [*done, *candidates]]
+    return [(t, _score(names, metric_of(t), r.costs, r.best_metrics)) for t, r in read]
 
 
 def front_trials(study: optuna.Study, candidates: list[FrozenTrial] = ()) -> list[FrozenTrial]:
@@ -120,7 +121,8 @@ def ensemble_costs(members: list[FrozenTrial]) -> dict:
     """What members ensembled cost: they run one after another on each image, each cost combined as its kind says
     (trainers.costs.KINDS: latencies, sizes and FLOPs add up; throughputs combine as 1 / sum(1 / each))."""
     costs = [TrialRecord.read(t).costs for t in members]
-    return costs[0] | {kind.name: kind.ensemble([c[kind.name] for c in costs]) for kind in KINDS if all(kind.name in c for c in costs)}
+    shared = [kind for kind in KINDS if all(kind.name in c for c in costs)]  # a cost added later: where all have it
+    return costs[0] | {kind.name: kind.ensemble([c[kind.name] for c in costs]) for kind in shared}
 
 
 def ensemble_candidate(study: optuna.Study) -> FrozenTrial | None:

@@ -174,7 +174,7 @@ class DataRecord:
     def check_split(self, split_digest: str, where: str, remedy: str) -> None:
         if split_digest != self.split_digest:
             raise InputError(f"{where} used another train/valid/test split (digest {self.split_digest}, now {split_digest}): "
-                            f"{remedy}")
+                             f"{remedy}")
 
     def difference(self, found: Discovery, store=None) -> str:
         """What differs between the study's images (its splits.csv) and the images found now, by content."""

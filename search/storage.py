@@ -118,7 +118,7 @@ class Location:
                 self.artifacts.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise InputError(f"cannot make the artifact folder {self.artifacts} ({err.strerror}): pass --artifacts a "
-                                f"folder you can write") from err
+                                 f"folder you can write") from err
         return FileSystemArtifactStore(str(self.artifacts))
 
     def check_folder(self) -> None:

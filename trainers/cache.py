@@ -49,7 +49,7 @@ def decode_once(found: Discovery, size: int, mode: str, root: Path | None = None
     image's own box from the manifest."""
     if crop == PER_IMAGE_BOX and any(i.box is None for i in found.items):
         raise InputError("this space cuts each image to its own box: pass --data a CSV manifest with the columns "
-                        "path,label,x_min,y_min,x_max,y_max (pixels)")
+                         "path,label,x_min,y_min,x_max,y_max (pixels)")
     key_text = f"{FORMAT}:{found.fingerprint}:{size}:{mode}" + (f":{crop}" if crop else "")
     key = hashlib.sha256(key_text.encode()).hexdigest()[:20]
     folder = (root or cache_root()) / "arrays" / key

@@ -133,7 +133,7 @@ def _from_manifest(manifest: Path) -> _Found:
         path, label = ((row.get(c) or "").strip() for c in ("path", "label"))
         if not (path and label):
             raise InputError(f"manifest {manifest} line {line}: no {'path' if not path else 'label'}: every row needs "
-                            f"path,label: fill it in or remove the row")
+                             f"path,label: fill it in or remove the row")
         split = (row.get("split") or "").strip() or None
         if "split" in columns and split not in SPLITS:
             raise InputError(f"manifest {manifest} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")

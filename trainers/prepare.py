@@ -69,7 +69,7 @@ def prepare(source: str | Discovery, size: int, resize: str, *, crop: tuple[floa
         why = dict(decoded.skipped)
         path = next(i.relpath for i in found.items if i.label == lost[0])
         raise InputError(f"every image of class {lost[0]!r} was left out (e.g. {path}: {why[path]}): "
-                        f"replace them, or remove the class")
+                         f"replace them, or remove the class")
     split = stratified_split(decoded.items, splitting.fractions, splitting.seed)
     return Prepared(found, decoded, split, sorted({i.label for i in decoded.items}))
 

@@ -72,10 +72,12 @@ def front_figure(study: optuna.Study):
         raise ValueError("no completed trial has its costs recorded")
     front = sorted(front_trials(study), key=lambda t: TrialRecord.read(t).costs[LATENCY])
     figure = go.Figure()
+    size, params = BY_NAME[SIZE], BY_NAME["params"]
     for name, trials, style in (("trials", done, {"color": "#bbb"}), ("front", front, {"color": "#d62728", "size": 10})):
         costs = [TrialRecord.read(t).costs for t in trials]
         figure.add_scatter(x=[c[LATENCY] for c in costs], y=[metric_of(t) for t in trials], mode="markers", name=name,
-                           marker=style, text=[f"trial {t.number}: " + ", ".join(BY_NAME[n].show(c[n]) for n in (SIZE, "params")) for t, c in zip(trials, costs)])
+                           marker=style, text=[f"trial {t.number}: {size.show(c[SIZE])}, {params.show(c[params.name])}"
+                                               for t, c in zip(trials, costs)])
     figure.update_layout(title=f"Valid {metric} against latency: the front", xaxis_title=BY_NAME[LATENCY].words,
                          yaxis_title=f"valid {metric}")
     figure.update_xaxes(type="log")

@@ -111,9 +111,10 @@ def ensemble_line(study: optuna.Study, best: FrozenTrial) -> list[str]:
     single = (TrialRecord.read(best).costs or {}).get(LATENCY)
     verdict = ("better on valid than the best trial alone" if valid > metric_of(best) else "no better on valid than the best "
                "trial alone")
+    against = f" against {single:{latency.form}}" if single else ""
     return [f"ensemble of trials {', '.join(map(str, members))} (`hpsearch evaluate --ensemble {len(members)}`): valid {metric} "
-            f"{valid:.4f}, test {ensemble['test'][metric]:.4f}, {latency.show(ms)}"
-            + (f" against {single:{latency.form}}" if single else "") + f": {verdict}; use it with --ensemble {len(members)} or --pick"]
+            f"{valid:.4f}, test {ensemble['test'][metric]:.4f}, {latency.show(ms)}{against}: {verdict}; use it with "
+            f"--ensemble {len(members)} or --pick"]
 
 
 def short_value(value) -> str:

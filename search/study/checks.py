@@ -51,8 +51,8 @@ def checked_data(config: RunConfig, space: Space, recorded: DataRecord | None, s
         check_weights(space, config.weights)
     if start and (config.seed, tuple(space.split)) != (start.data.seed, tuple(start.data.split)):
         raise InputError(f"--from {start.study}: study {start.study!r} split its images with --seed {start.data.seed} into "
-                        f"{start.data.split}: run with the same seed and split, or its model's valid and test images "
-                        f"would be ones it trained on")
+                         f"{start.data.split}: run with the same seed and split, or its model's valid and test images "
+                         f"would be ones it trained on")
     found = discover(resolve_source(source))
     where, remedy = f"study {config.study_name!r}", "keep the same --seed and split, or start a new study with --new-study NAME"
     if recorded:
@@ -95,9 +95,9 @@ def checked_objectives(config: RunConfig, space: Space, existing: optuna.Study |
         asked = objectives.parse(config.objectives, space.metric, known)
         if config.pruner not in (None, "none"):
             raise InputError(f"--pruner {config.pruner} with --objectives: Optuna's pruners take one objective, so a study of "
-                            f"several prunes none; leave --pruner out")
+                             f"several prunes none; leave --pruner out")
     if existing and asked and asked != then:
         has = f"optimizes {','.join(then)}" if then else f"maximizes {space.metric} alone"
         raise InputError(f"study {config.study_name!r} {has}: it keeps that; to search --objectives {config.objectives}, start a "
-                        f"new study with --new-study NAME")
+                         f"new study with --new-study NAME")
     return asked or then

@@ -26,11 +26,11 @@ def copy_study(origin: Location, destination: Location, name: str | None) -> str
     running = source.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if running:
         raise InputError(f"study {source.study_name!r} has {len(running)} running trial(s) in {origin.safe}: stop its "
-                        f"workers, or wait until their trials end, then copy it")
+                         f"workers, or wait until their trials end, then copy it")
     target_storage = destination.open()
     if source.study_name in optuna.get_all_study_names(target_storage):
         raise InputError(f"{destination.safe} already holds a study {source.study_name!r}: copy into another storage, "
-                        f"or delete it there")
+                         f"or delete it there")
     optuna.copy_study(from_study_name=source.study_name, from_storage=storage, to_storage=target_storage)
     target = optuna.load_study(study_name=source.study_name, storage=target_storage)
     notes = _copy_notes(source, target)

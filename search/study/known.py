@@ -96,7 +96,7 @@ class _Checking(FixedTrial):
         value = _typed(self._params[name], distribution)
         if value is None or not distribution._contains(distribution.to_internal_repr(value)):
             raise InputError(f"{self._where}: {name}={self._params[name]} is not one the space can choose "
-                            f"({describe_distribution(distribution)})")
+                             f"({describe_distribution(distribution)})")
         self._suggested_params[name], self._distributions[name] = value, distribution
         return value
 
@@ -108,7 +108,7 @@ def checked(space, params: dict, where: str) -> dict:
     unknown = sorted(params.keys() - trial.params.keys())
     if unknown:
         raise InputError(f"{where}: {', '.join(unknown)}: not a parameter the space chooses (it chooses "
-                        f"{', '.join(trial.params)}); leave it out")
+                         f"{', '.join(trial.params)}); leave it out")
     return trial.params
 
 
@@ -131,7 +131,7 @@ def _read_sets(path: Path) -> list[tuple[dict, str]]:
             sets = json.loads(path.read_text())
             if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
                 raise InputError(f"--enqueue {path}: a JSON file of parameter sets is a list of objects, "
-                                f'e.g. [{{"lr": 0.001, "batch_size": 32}}]')
+                                 f'e.g. [{{"lr": 0.001, "batch_size": 32}}]')
             return [(s, f"{path.name} set {i}") for i, s in enumerate(sets, 1)]
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
@@ -167,11 +167,11 @@ def history_from(name: str | None, where: Location, space, objectives: list[str]
     searched = StudyRecord.read(other).space
     if searched != space.name:
         raise InputError(f"--learn-from {name}: that study searched space {searched!r}, this one {space.name!r}: learn "
-                        f"from a study of the same space")
+                         f"from a study of the same space")
     if objectives_of(other) != objectives:
         theirs, ours = (",".join(o) if o else f"{space.metric} alone" for o in (objectives_of(other), objectives))
         raise InputError(f"--learn-from {name}: that study optimizes {theirs}, this one {ours}: learn from a study of "
-                        f"the same objectives")
+                         f"the same objectives")
     history = imported(other)
     if not history:
         raise InputError(f"--learn-from {name}: that study has no finished trial to learn from")

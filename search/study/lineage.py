@@ -85,8 +85,8 @@ def starting_model(text: str | None, where: Location, space, study_name: str, re
     checked against the space and against the start study `study_name` recorded (`recorded`), before any work."""
     if recorded and not text:
         raise InputError(f"study {study_name!r} starts every trial from study {recorded['study']!r} trial {recorded['trial']}: run "
-                        f"it with --from {recorded['study']}:{recorded['trial']}"
-                        + (f" --from-storage {recorded['storage']}" if recorded["storage"] != where.safe else ""))
+                         f"it with --from {recorded['study']}:{recorded['trial']}"
+                         + (f" --from-storage {recorded['storage']}" if recorded["storage"] != where.safe else ""))
     if not text:
         return None
     name, number = parse_from(text)
@@ -96,7 +96,7 @@ def starting_model(text: str | None, where: Location, space, study_name: str, re
     start = _download(study, trial, store, where)
     if recorded and (recorded["study"], recorded["trial"]) != (start.study, start.trial):
         raise InputError(f"--from {text}: study {study_name!r} starts from study {recorded['study']!r} trial {recorded['trial']} "
-                        f"and keeps it; to start from another, start a new study with --new-study NAME")
+                         f"and keeps it; to start from another, start a new study with --new-study NAME")
     _check_fits(start, space, text)
     return start
 
@@ -106,13 +106,13 @@ def _source_trial(study: optuna.Study, store, number: int | None, text: str) -> 
         best = top_trials(study, store, 1)
         if not best:
             raise InputError(f"--from {text}: no trial of study {study.study_name!r} has its weights in the artifact "
-                            f"store: start from a study run with --keep, beside its artifacts/ folder")
+                             f"store: start from a study run with --keep, beside its artifacts/ folder")
         return best[0]
     trial = next((t for t in record.own_trials(study) if t.number == number), None)
     if trial is None or not has_weights(store, trial):
         kept = ", ".join(str(t.number) for t in top_trials(study, store, 100)) or "none"
         raise InputError(f"--from {text}: trial {number} of study {study.study_name!r} has no stored weights; "
-                        f"trials with weights: {kept}")
+                         f"trials with weights: {kept}")
     return trial
 
 
@@ -140,7 +140,7 @@ def _check_fits(start: Start, space, text: str) -> None:
     """The earlier model must do this space's task, one whose search it can be fine-tuned under."""
     if start.card["task"] != space.task:
         raise InputError(f"--from {text}: its model does the task {start.card['task']!r}, space {space.name!r} the task "
-                        f"{space.task!r}: start from a study of this task")
+                         f"{space.task!r}: start from a study of this task")
     if space.task == "ovr":
         raise InputError(f"--from {text}: a one-vs-rest model is one model per class and fold; --from fine-tunes one model")
     if start.data is None:

@@ -124,7 +124,9 @@ class Objective:
         try:
             costs = self._measure_within_limits(trial, config, task)
             outcome, value = self._train(trial, config, task, reports)
-            return value if not run.objectives else [value, *(figure(n, costs.as_record(), reports.best) for n in run.objectives[1:])]
+            if not run.objectives:
+                return value
+            return [value, *(figure(n, costs.as_record(), reports.best) for n in run.objectives[1:])]
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: Optuna marks the trial failed; queue it to go on from its checkpoint
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already: the SIGTERM passed on to workers must not cut this short
             outcome = "interrupted"
@@ -173,8 +175,9 @@ class Objective:
             start = [(0, resume["start"])] if resume.get("start") else []
             for step, metrics in start + list(enumerate(resume["history"], 1)):
                 reports(step, metrics)
-        save = every(self.run.config.checkpoint_every, lambda state: save_checkpoint(self.run.store, checkpoint, state)) if checkpoint else None
-        metric = self.run.space.metric
+        store, metric = self.run.store, self.run.space.metric
+        save = None if checkpoint is None else every(self.run.config.checkpoint_every,
+                                                     lambda state: save_checkpoint(store, checkpoint, state))
         result = fit(config, self.run.data, task, metric, Hooks(reports, save, resume, self.run.progress))
         value = result.best[f"valid_{metric}"]
         outcome = f"complete, valid {metric} {value:.4f} {result.where}"
@@ -237,17 +240,17 @@ class Objective:
     def _store_files(self, trial: optuna.Trial, config: TrainConfig, task: Task, result: TrainResult) -> None:
         """Its learning curves and the pictures its task draws of the valid split; for a trial that is the best
         when it ends, those of the test split too; for one among the `keep` best, its weights and card."""
-        value = result.best[f"valid_{self.run.space.metric}"]
+        metric, data = self.run.space.metric, self.run.data
+        value = result.best[f"valid_{metric}"]
         others = [metric_of(t) for t in record.own_trials(trial.study, (TrialState.COMPLETE,))]
         best_so_far = not others or value >= max(others)
         where = f", epoch {result.best_epoch}" if result.unit == "epoch" else ", each class's best fold"
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             curves = result.unit == "epoch"  # folds make no curve
-            made = [pictures.learning_curves(result.history, self.run.space.metric, folder / "learning_curves.png")] if curves else []
-            valid = self.run.data.targets[self.run.data.splits["valid"]].cpu()
-            made += pictures.of_split(task.pictures, "valid", Predictions(result.valid_outputs, valid, self.run.data.class_names),
-                                      "valid" + where, folder)
+            made = [pictures.learning_curves(result.history, metric, folder / "learning_curves.png")] if curves else []
+            valid = Predictions(result.valid_outputs, data.targets[data.splits["valid"]].cpu(), data.class_names)
+            made += pictures.of_split(task.pictures, "valid", valid, "valid" + where, folder)
             if best_so_far and task.pictures:
                 made += self._test_pictures(config, task, result, folder)
             recorded = TrialRecord.read(trial)

@@ -47,7 +47,6 @@ class Run:
 
     config: RunConfig
     space: Space  # as its trials see it: with --from, the earlier model's preparation and the fine-tuning search
-    device: torch.device  # this process's training device
     gpus: list[int] | None  # the visible GPUs the --jobs workers are spread over
     storage: BaseStorage
     heartbeat: int | None
@@ -58,7 +57,7 @@ class Run:
     objectives: list[str] | None  # a multi-objective study's (search.objectives); None: the space's metric alone
     prior: Prior  # what the study is given before it draws
     prepared: Prepared
-    data: TrainData
+    data: TrainData  # on this process's training device
     meter: CostMeter
 
     @property
@@ -106,7 +105,7 @@ def open_run(config: RunConfig, space: Space | None = None) -> Run:
     storage = opened.storage or where.open(opened.heartbeat, config.storage_wait, retry)
     data = to_device(prepared, get_task(space.task), device)
     meter = CostMeter(data, torch.device(config.cost_device) if config.cost_device else data.device)
-    return Run(config=config, space=space, device=device, gpus=gpus, storage=storage, heartbeat=opened.heartbeat, store=store,
+    return Run(config=config, space=space, gpus=gpus, storage=storage, heartbeat=opened.heartbeat, store=store,
                start=start, training=training, choices=choices, objectives=names, prior=prior, prepared=prepared, data=data,
                meter=meter)
 

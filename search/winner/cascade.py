@@ -36,8 +36,8 @@ class Cascade:
     def __post_init__(self):
         if DEFECT not in self.defect.class_names or self.types.class_names != self.masks.class_names:
             raise InputError(f"these studies do not make a cascade: the first must tell {DEFECT!r} from the rest "
-                            f"(it has {self.defect.class_names}), the other two share their classes "
-                            f"({self.types.class_names} and {self.masks.class_names})")
+                             f"(it has {self.defect.class_names}), the other two share their classes "
+                             f"({self.types.class_names} and {self.masks.class_names})")
 
     def predict(self, sources: list[tuple[str, object]], max_pixels: int | None = None) -> tuple[list, list[tuple[str, str]]]:
         """(image name, class, full-size 0/1 mask) for every defect found, a batch of images at a time, and

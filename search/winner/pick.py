@@ -40,5 +40,5 @@ def pick(trials: list[FrozenTrial], rule: str) -> FrozenTrial:
     matching = [t for t in measured if trial_figure(t, name) is not None and compare(trial_figure(t, name), bound)]
     if not matching:
         raise InputError(f"--pick {rule!r}: none of the {len(measured)} trials with kept weights and costs has {name} "
-                        f"{parsed[3]} {bound:g}; see them with `hpsearch front`, or keep more with `run --keep`")
+                         f"{parsed[3]} {bound:g}; see them with `hpsearch front`, or keep more with `run --keep`")
     return min(matching, key=lambda t: (ORDER[order](t), TrialRecord.read(t).ensemble is not None, t.number))  # ties: a single trial

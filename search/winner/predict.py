@@ -55,7 +55,7 @@ def run_predict(options: PredictOptions) -> str:
     seconds = time.perf_counter() - start
     if not answered:
         raise InputError(f"none of the {len(skipped)} files could be read as an image (the first, {skipped[0][0]}: "
-                        f"{skipped[0][1]}): nothing written to {out}")
+                         f"{skipped[0][1]}): nothing written to {out}")
     rows = [row for name, fields in answered for row in ensemble.task.rows(name, fields)]
     header = list(dict.fromkeys(key for row in rows for key in row)) or ["image"]
     with open(out, "w", newline="") as f:
