@@ -199,26 +199,35 @@ def _seconds_per_call(call, device, runs: int, run_s: float) -> float:
 
 
 def measure_once(model, size: tuple[int, int], device) -> Costs:
-    """`model`'s costs as this machine measured them the first time (kept in the cache folder): every later
-    study on it takes the same figures, without measuring for seconds again. Delete the cache's `costs/` to
-    measure again (after a change of hardware that keeps the machine's name and processor)."""
+    """`model`'s costs as this machine measured them the first time (trainers.costs.kept_per_machine)."""
+    key = f"{model}|{size}|{RUNS}x{MIN_RUN_S}"
+    kept = kept_per_machine("costs", key, device, lambda: measure(model, size, device).as_record(),
+                            fields=set(BY_NAME) | {"device", "threads"})  # other fields: measured before a cost was added
+    return Costs(**kept)
+
+
+def kept_per_machine(kind: str, key: str, device, measure_now: Callable[[], dict], fields: set | None = None) -> dict:
+    """What `measure_now` measured the first time this machine (its processor or GPU, its name, its torch) did,
+    for `key` on `device`, kept in the cache folder: every later study on it takes the same figures without
+    measuring again. Delete the cache's `KIND/` folder to measure again (after a change of hardware that keeps
+    the machine's name and processor)."""
     import torch
 
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
-    key = f"{model}|{size}|{device.type}|{machine}|{socket.gethostname()}|torch {torch.__version__}|{RUNS}x{MIN_RUN_S}"
-    path = cache_root() / "costs" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    key = f"{key}|{device.type}|{machine}|{socket.gethostname()}|torch {torch.__version__}"
+    path = cache_root() / kind / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
     try:
         kept = json.loads(path.read_text())
-        if set(kept) == set(BY_NAME) | {"device", "threads"}:  # else measured before a cost was added: again
-            return Costs(**kept)
+        if fields is None or set(kept) == fields:
+            return kept
     except (OSError, ValueError, TypeError):  # not measured here yet
         pass
-    costs = measure(model, size, device)
+    figures = measure_now()
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(f".{os.getpid()}.part")
-    part.write_text(json.dumps(costs.as_record()))
+    part.write_text(json.dumps(figures))
     os.replace(part, path)  # whole or not at all, where workers measure at once
-    return costs
+    return figures
 
 
 def _processor() -> str:

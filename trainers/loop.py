@@ -143,30 +143,31 @@ class Hooks:
     """The caller's part in training: after each epoch, `checkpoint(state)` gets everything needed to go on after
     it, then `report(epoch, metrics)` is called and may raise to stop training; with `resume=state`, training
     goes on from there as if never stopped (same weights, optimizer, random streams); `progress`: a bar of the
-    epochs (on a terminal only)."""
+    epochs (on a terminal only); `stop()`, asked after each epoch's report, ends training there as early
+    stopping does (a time budget spent)."""
 
     report: Callable[[int, dict[str, float]], None] | None = None
     checkpoint: Callable[[dict], None] | None = None
     resume: dict | None = None
     progress: bool = True
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass
 class Learner:
-    """A model with what trains it: its optimizer and its learning-rate schedule (None: constant)."""
+    """A model with what trains it: its optimizer, its learning-rate schedule (None: constant) and the
+    normalization of its input images."""
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: object | None
+    normalize: Callable[[torch.Tensor], torch.Tensor]
 
 
 def train(config: TrainConfig, data: TrainData, task: Task, metric: str, hooks: Hooks = Hooks()) -> TrainResult:
     """Train for config.epochs; keep the epoch with the highest valid `metric`."""
-    torch.manual_seed(config.seed)
-    model = build_model(config, data, task)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
-    learner = Learner(model, optimizer, _scheduler(config, optimizer, len(_batches(data, config))))
+    learner = learner_for(config, data, task)
+    model, optimizer = learner.model, learner.optimizer
     gen = torch.Generator(device=data.device).manual_seed(config.seed)
     valid_rows = data.splits["valid"]
     valid_targets = data.targets[valid_rows].cpu()
@@ -202,8 +203,20 @@ def train(config: TrainConfig, data: TrainData, task: Task, metric: str, hooks: 
                         "best_ms": best_ms, "start": started})
         if report:
             report(epoch, metrics)
+        if hooks.stop and hooks.stop():
+            break
     trainable_params, total_params = count_parameters(model)
     return TrainResult(history, best_epoch, best_state, trainable_params, total_params, best_outputs, best_ms)
+
+
+def learner_for(config: TrainConfig, data: TrainData, task: Task) -> Learner:
+    """The model `config` builds (seeded by it), with its optimizer over the parameters that train, its schedule and
+    its input normalization."""
+    torch.manual_seed(config.seed)
+    model = build_model(config, data, task)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = OPTIMIZERS[config.optimizer](trainable, lr=config.lr, weight_decay=config.weight_decay)
+    return Learner(model, optimizer, _scheduler(config, optimizer, len(batches_of(data, config))), normalizer(config, data))
 
 
 def _start_metrics(model, config: TrainConfig, data: TrainData, task: Task, report) -> dict[str, float] | None:
@@ -282,7 +295,7 @@ def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _normalizer(config: TrainConfig, data: TrainData) -> Callable[[torch.Tensor], torch.Tensor]:
+def normalizer(config: TrainConfig, data: TrainData) -> Callable[[torch.Tensor], torch.Tensor]:
     """Made once per epoch or evaluation, not per batch: the statistics go to the device once."""
     mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.starts_pretrained else (data.mean, data.std)
     mean = torch.tensor(mean, device=data.device).view(1, 3, 1, 1)
@@ -301,46 +314,49 @@ def _scheduler(config: TrainConfig, optimizer, steps_per_epoch: int):
     return None
 
 
-def _batches(data: TrainData, config: TrainConfig, order: torch.Tensor | None = None) -> list[torch.Tensor]:
+def batches_of(data: TrainData, config: TrainConfig, order: torch.Tensor | None = None) -> list[torch.Tensor]:
     order = data.splits["train"] if order is None else order
     # a last batch of one image breaks BatchNorm: leave it out (the next shuffle brings it back)
     return [b for b in order.split(config.batch_size) if len(b) > 1 or len(order) == 1]
 
 
 def _train_epoch(learner: Learner, config: TrainConfig, data: TrainData, task: Task, gen) -> float:
-    model, optimizer, scheduler = learner.model, learner.optimizer, learner.scheduler
-    model.train()
+    learner.model.train()
     rows = data.splits["train"]
-    batches = _batches(data, config, rows[torch.randperm(len(rows), generator=gen, device=data.device)])
-    normalize = _normalizer(config, data)
+    batches = batches_of(data, config, rows[torch.randperm(len(rows), generator=gen, device=data.device)])
     total = torch.zeros((), device=data.device)
     for batch in batches:
-        x = data.pixels(batch).float().div_(255)
-        x, theta = config.augment(x, gen)
-        y = data.targets[batch]
-        if theta is not None:
-            y = task.warp_targets(y, theta)
-        with autocast(data.device):
-            loss = task.loss(model(normalize(x)), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if config.schedule == "cyclic":
-            scheduler.step()
-        total += loss.detach() * len(batch)
+        total += train_step(learner, config, data, task, gen, batch) * len(batch)
     if config.schedule == "exponential":
-        scheduler.step()
+        learner.scheduler.step()
     mean_loss = (total / sum(len(b) for b in batches)).item()  # one device sync per epoch
     if not math.isfinite(mean_loss):
         raise Diverged(f"training loss became {mean_loss}")
     return mean_loss
 
 
+def train_step(learner: Learner, config: TrainConfig, data: TrainData, task: Task, gen, batch: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on the rows `batch`, augmented; its loss, detached, on the device (not synchronized)."""
+    x = data.pixels(batch).float().div_(255)
+    x, theta = config.augment(x, gen)
+    y = data.targets[batch]
+    if theta is not None:
+        y = task.warp_targets(y, theta)
+    with autocast(data.device):
+        loss = task.loss(learner.model(learner.normalize(x)), y)
+    learner.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    learner.optimizer.step()
+    if config.schedule == "cyclic":
+        learner.scheduler.step()
+    return loss.detach()
+
+
 @torch.no_grad()
 def predict(model, config: TrainConfig, data: TrainData, rows: torch.Tensor) -> torch.Tensor:
     """Model outputs for `rows`, in float32 on the CPU."""
     model.eval()
-    normalize, outputs = _normalizer(config, data), []
+    normalize, outputs = normalizer(config, data), []
     for batch in rows.split(config.eval_batch_size):
         x = normalize(data.pixels(batch).float().div_(255))
         with autocast(data.device):
