@@ -27,11 +27,14 @@ from search.study.config import RunConfig
 from search.winner.options import CascadeOptions, EvaluateOptions, ExportOptions, PredictOptions, ServeOptions
 from trainers.errors import InputError
 
-# Before torch starts: OpenMP's threads sleep while they wait instead of spinning. Spinning, a trial beside
-# another process's busy threads took over 6 times its time alone; sleeping, under 2 times. Alone, the
-# two differ by no more than runs of one of them (benchmarks/shared_cpu.py, figures in the README's
-# "Measured"). Set it otherwise to have it otherwise.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Before torch starts: OpenMP's threads spin a short while when they wait, then sleep. Alone on 2 cores, a
+# trial took 1.0x to 1.1x the time of threads that only spin (OMP_WAIT_POLICY=ACTIVE) against 1.5x for
+# threads that only sleep (PASSIVE); beside another process's busy threads, 3 to 4 times its time alone
+# against ACTIVE's 7 to 8, and a trial that starts beside such work takes the cores left free to it
+# (trainers.cores). benchmarks/shared_cpu.py, figures in the README's "Measured". Set either variable to
+# have it otherwise.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 
 
 @dataclass(kw_only=True)
