@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -212,3 +213,21 @@ def gpu_numbers(text: str) -> list[int]:
     if min(numbers) < 0 or len(set(numbers)) < len(numbers):
         raise InputError("distinct GPU numbers from 0")
     return numbers
+
+
+
+def duration(text: str) -> float:
+    """`90s`, `20m`, `2h`, `1h30m` or plain seconds (`600`): seconds."""
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip())
+    if not text.strip() or not parts:
+        raise InputError(f"a duration such as 90s, 20m, 2h or 1h30m, not {text!r}")
+    hours, minutes, seconds = (float(p or 0) for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def said_duration(seconds: float) -> str:
+    """`1h 05m`, `20m`, `45s`: a duration as the user would write it."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

@@ -13,7 +13,7 @@ The space's metric is every trial's first value, in single- and multi-objective 
 from __future__ import annotations
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from search import record
 from search.record import TrialRecord
@@ -57,14 +57,17 @@ def objectives_of(study: optuna.Study) -> list[str] | None:
 
 
 def metric_of(trial: FrozenTrial) -> float | None:
-    """The space's metric that the trial reached (its first value); None where it did not complete."""
+    """The space's metric that the trial reached (its first value; of a trial the time budget stopped, its best
+    epoch's); None where it has none."""
+    if record.BUDGET_VALUE in trial.user_attrs:
+        return trial.user_attrs[record.BUDGET_VALUE]
     return trial.values[0] if trial.values else None
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
-    """The completed trials by their metric, best first; of equal values, the earlier first."""
-    done = record.own_trials(study, (TrialState.COMPLETE,))
-    return sorted(done, key=lambda t: (-t.values[0], t.number))
+    """The trials that trained to a result (record.trained_trials) by their metric, best first; of equal values,
+    the earlier first."""
+    return sorted(record.trained_trials(study), key=lambda t: (-metric_of(t), t.number))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -92,7 +95,7 @@ def _beats(a: tuple, b: tuple) -> bool:
 
 
 def _scores(study: optuna.Study, names: list[str], candidates: list[FrozenTrial] = ()) -> list[tuple[FrozenTrial, tuple]]:
-    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if TrialRecord.read(t).costs]
+    done = [t for t in record.trained_trials(study) if TrialRecord.read(t).costs]
     read = [(t, TrialRecord.read(t)) for t in [*done, *candidates]]
     return [(t, _score(names, metric_of(t), r.costs, r.best_metrics)) for t, r in read]
 

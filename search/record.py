@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from trainers.data import SPLIT_FRACTIONS, Discovery
 from trainers.errors import InputError
@@ -27,7 +27,9 @@ EPOCH_METRICS = "epochs"  # a trial's every epoch's metrics: written by studies 
 RESUMED_FROM_EPOCH = "resumed_from_epoch"
 FAIL_REASON = "fail_reason"
 PRUNED_REASON = "pruned_reason"
-SECONDS = "seconds"
+SECONDS = "seconds"  # how long it took, from its start to its end (this attempt's, for a retry)
+TRAINING_SECONDS = "training_seconds"  # of those, its training's (its epochs and their evaluation)
+EXPECTED_SECONDS = "expected_seconds"  # what its training was expected to take to the end, before it began (search.study.expected)
 TRAINABLE_PARAMS = "trainable_params"
 TOTAL_PARAMS = "total_params"
 BEST_EPOCH = "best_epoch"
@@ -39,6 +41,7 @@ WEIGHTS_ARTIFACT = "weights_artifact"  # the artifact ids of its model.safetenso
 MODEL_ARTIFACT = "model_artifact"
 ENQUEUED = "enqueued"  # where its parameters came from when they were known before it ran (search.study.known)
 START_METRICS = "start_metrics"  # the valid metrics of the model it started from, before its first epoch (--from)
+BUDGET_VALUE = "value_at_time_budget"  # its best epoch's metric, where the run's time budget stopped it (TIME_BUDGET)
 IMPORTED = "imported_from"  # "study v1 trial 7": another study's trial, history for the sampler (--learn-from), never one of ours
 
 # What a trial's system attributes hold: ours, and Optuna's own retry records
@@ -47,10 +50,20 @@ FAILED_TRIAL = "failed_trial"  # RetryFailedTrialCallback: the first attempt a r
 RETRY_HISTORY = "retry_history"  # and every attempt before it
 
 
+TIME_BUDGET = "time budget"  # the pruned_reason of a trial that the run's --timeout stopped at the end of an epoch
+
+
 def own_trials(study: optuna.Study, states=None) -> list[FrozenTrial]:
     """The study's trials (of `states`: None, every state), but for those imported from another (--learn-from):
     what it counts, ranks and keeps."""
     return [t for t in study.get_trials(deepcopy=False, states=states) if IMPORTED not in t.user_attrs]
+
+
+def trained_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's own trials that trained to a result: the completed ones, and those the time budget stopped
+    at the end of an epoch (pruned, with their best epoch so far as their value: search.objectives.metric_of)."""
+    return [t for t in own_trials(study, (TrialState.COMPLETE, TrialState.PRUNED))
+            if t.state == TrialState.COMPLETE or BUDGET_VALUE in t.user_attrs]
 
 
 def stale_reason(seconds: float) -> str:
@@ -64,8 +77,9 @@ def steps_run(unit: str) -> str:
 
 
 # the trial attributes worth a column of `hpsearch export --csv`, in this order
-COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TOTAL_PARAMS, TRAINABLE_PARAMS,
-           INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, IMPORTED, FAIL_REASON, PRUNED_REASON)
+COLUMNS = (BEST_EPOCH, steps_run("epoch"), steps_run("fold"), RESUMED_FROM_EPOCH, SECONDS, TRAINING_SECONDS, EXPECTED_SECONDS,
+           TOTAL_PARAMS,
+           TRAINABLE_PARAMS, INFERENCE_MS, CHANCE_LEVEL, NO_BETTER_THAN_CHANCE, DEVICE, GPU, WORKER, ENQUEUED, IMPORTED, FAIL_REASON, PRUNED_REASON)
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,8 @@ class TrialRecord:
     best_epoch: int | None = None
     resumed_from_epoch: int | None = None
     seconds: float | None = None
+    training_seconds: float | None = None
+    expected_seconds: float | None = None
     costs: dict | None = None  # trainers.costs.Costs, as stored
     total_params: int | None = None
     trainable_params: int | None = None
@@ -103,7 +119,7 @@ class TrialRecord:
     def read(cls, trial: optuna.Trial | FrozenTrial) -> TrialRecord:
         attrs = trial.user_attrs
         unit = attrs.get(UNIT, "epoch")
-        plain = {k: attrs.get(k) for k in (BEST_EPOCH, RESUMED_FROM_EPOCH, SECONDS, COSTS, TOTAL_PARAMS, TRAINABLE_PARAMS,
+        plain = {k: attrs.get(k) for k in (BEST_EPOCH, RESUMED_FROM_EPOCH, SECONDS, TRAINING_SECONDS, EXPECTED_SECONDS, COSTS, TOTAL_PARAMS, TRAINABLE_PARAMS,
                                             CHANCE_LEVEL, WORKER, DEVICE, GPU, FAIL_REASON, PRUNED_REASON, WEIGHTS_ARTIFACT,
                                             MODEL_ARTIFACT, ENQUEUED, START_METRICS, ENSEMBLE)}
         return cls(number=trial.number, unit=unit, steps_run=attrs.get(steps_run(unit)), best_metrics=_best_metrics(trial),
@@ -212,6 +228,7 @@ STARTED_FROM = "started_from"  # {"study", "trial", "storage", "model", "valid"}
 ENSEMBLE = "ensemble"  # {"trials", "valid", "test", "costs"}: the K best ensembled, as `hpsearch evaluate` measured it
 RULED_OUT = "ruled_out"  # {model: the limit it breaks}: the models the latest run's limits kept from being drawn
 LIMITS = "limits"  # {cost: its limit}: what the latest run's trials could cost at most (trainers.costs.CostLimits)
+BUDGET = "time_budget"  # the latest run's --timeout: {"seconds": its length, "deadline": its end as a Unix time}; None without
 
 
 @dataclass(frozen=True)
@@ -232,6 +249,7 @@ class StudyRecord:
     started_from: dict | None = None
     ruled_out: dict[str, str] | None = None
     limits: dict[str, float] | None = None
+    budget: dict[str, float] | None = None
 
     @classmethod
     def read(cls, study: optuna.Study | dict) -> StudyRecord:
@@ -242,8 +260,8 @@ class StudyRecord:
 # a study's attributes, by the field of StudyRecord that reads each (its data apart); those a run writes each time
 _STUDY_FIELDS = {SPACE: "space", STORAGE: "storage", SEARCH: "search", EPOCHS_PER_TRIAL: "epochs", TRIALS_WANTED: "trials_wanted",
                  HEARTBEAT: "heartbeat", KEEP: "keep", BEST_EVALUATION: "best_evaluation", ENSEMBLE: "ensemble",
-                 METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out", LIMITS: "limits"}
-_RUN_WRITES = (SEARCH, EPOCHS_PER_TRIAL, TRIALS_WANTED, HEARTBEAT, KEEP, METRIC, RULED_OUT, LIMITS)
+                 METRIC: "metric", STARTED_FROM: "started_from", RULED_OUT: "ruled_out", LIMITS: "limits", BUDGET: "budget"}
+_RUN_WRITES = (SEARCH, EPOCHS_PER_TRIAL, TRIALS_WANTED, HEARTBEAT, KEEP, METRIC, RULED_OUT, LIMITS, BUDGET)
 
 
 def record_run(study: optuna.Study, run: StudyRecord) -> None:

@@ -28,7 +28,8 @@ register(
         trainable_blocks=2,  # with --pretrained: the seed fine-tunes the last two blocks
         # the configuration seed 001 reports training with
         default={"model": "mobilenetv2_100", "batch_size": 8, "lr": 0.00093, "weight_decay": 1.514e-6},
-        # The default search (multivariate TPE, the patient median pruner) was chosen on this space's recorded
-        # learning curves (benchmarks/curves/checkbox.csv): the README's "How a study searches" has the figures
+        # The default search (multivariate TPE ranked per expected second, the patient median pruner) was chosen on
+        # this space's recorded learning curves (benchmarks/curves/checkbox.csv): the README's "How a study searches"
+        # has the figures
     )
 )

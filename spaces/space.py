@@ -32,7 +32,7 @@ class Space:
     augment: Augment = field(default_factory=Augment)
     pretrained: bool = False  # ImageNet weights for timm models (needs them offline: --weights)
     trainable_blocks: int | None = None  # with pretrained weights: last N blocks train, the rest freeze
-    sampler: str = "tpe"  # a sampler's name (`hpsearch spaces`, search.study.strategy)
+    sampler: str = "tpe-per-second"  # a sampler's name (`hpsearch spaces`, search.study.strategy)
     pruner: str = "patient"  # a pruner's name (search.study.strategy)
     pruner_options: dict = field(default_factory=dict)  # its keyword arguments, beside those it derives from the epochs
     fixed: dict = field(default_factory=dict)  # TrainConfig fields the search does not vary

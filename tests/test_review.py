@@ -124,7 +124,7 @@ def test_status_and_best_say_where_things_are(reviewed):
     folder, _ = reviewed
     shown = hpsearch("status", "--trials", 10, cwd=folder).stdout
     assert "trials per hour" in shown and "2 of 10 finished" in shown and "minutes to go" in shown
-    assert "pruning saved 0% (tpe sampler, patient pruner): 4 epochs run, against 4 for every finished trial to its end" in shown
+    assert "pruning saved 0% (tpe-per-second sampler, patient pruner): 4 epochs run, against 4 for every finished trial to its end" in shown
     best = hpsearch("best", cwd=folder).stdout
     assert all(f"  {name}: {folder / 'artifacts'}" in best for name in BEST_FILES)
     card = Path(best.split("model.json: ")[1].splitlines()[0])

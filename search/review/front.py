@@ -67,7 +67,7 @@ def front_figure(study: optuna.Study):
     if names and len(names) <= 3:
         return plot_pareto_front(study, target_names=names)
     metric = metric_name(study)
-    done = [t for t in record.own_trials(study, (TrialState.COMPLETE,)) if TrialRecord.read(t).costs]
+    done = [t for t in record.trained_trials(study) if TrialRecord.read(t).costs]
     if not done:
         raise ValueError("no completed trial has its costs recorded")
     front = sorted(front_trials(study), key=lambda t: TrialRecord.read(t).costs[LATENCY])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -12,6 +14,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.declare import said_duration
 from search.objectives import best_trial, metric_of
 from search.record import StudyRecord, TrialRecord
 from search.storage import Location
@@ -131,8 +134,8 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     imported = len(study.get_trials(deepcopy=False)) - len(trials)
     lines = [f"study {study.study_name!r}: " + (", ".join(f"{n} {s}" for s, n in states.most_common()) or "no trials")
              + (f"; and {imported} imported from another study as the sampler's history (--learn-from)" if imported else "")]
-    lines += lineage_line(recorded) + limits_line(recorded) + not_drawn_line(recorded.ruled_out)
-    if any(t.state == TrialState.COMPLETE for t in trials):
+    lines += lineage_line(recorded) + limits_line(recorded) + budget_line(recorded) + not_drawn_line(recorded.ruled_out)
+    if record.trained_trials(study):
         best = best_trial(study)
         lines.append(f"best so far: {metric_of(best):.4f} (trial {best.number}) {best.params}")
     ended = sorted(t.datetime_complete for t in trials if t.datetime_complete)
@@ -147,6 +150,16 @@ def status_summary(study: optuna.Study, wanted: int | None = None) -> str:
     lines += pruning_savings(recorded, trials)
     lines += by_worker(trials)
     return "\n".join(lines)
+
+
+def budget_line(recorded: StudyRecord) -> list[str]:
+    """The latest run's --timeout, and what is left of it."""
+    if not recorded.budget:
+        return []
+    budget, left = recorded.budget, recorded.budget["deadline"] - time.time()
+    end = datetime.fromtimestamp(budget["deadline"]).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return [f"time budget (--timeout) of the latest run: {said_duration(budget['seconds'])}, "
+            + (f"{said_duration(left)} left (it ends at {end})" if left > 0 else f"spent (it ended at {end})")]
 
 
 def by_worker(trials: list[FrozenTrial]) -> list[str]:

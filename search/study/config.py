@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
-from search.declare import Option, Options, above, at_least, command_line, gpu_numbers, option
+from search.declare import Option, Options, above, at_least, command_line, duration, gpu_numbers, option
 from search.options import ARTIFACTS, DEVICE, STORAGE, STORING, STUDY
 from search.storage import DEFAULT_STORAGE, STORAGE_WAIT, Location
 from search.study.registry import list_pruners, list_samplers
@@ -66,8 +66,13 @@ class RunConfig(Options):
     checkpoint_every: float = option("write a trial's epoch checkpoint after at least this much training since the last "
                                      "one (default %(default)s; 0: after every epoch): a crash costs at most this much work",
                                      30, group=WORKERS, metavar="SECONDS", check=at_least(0))
-    sampler: str | None = option("how trials are drawn (default: the space's; a resumed study keeps its own)", None,
-                                 group=SEARCH, choices=list_samplers)
+    timeout: float | None = option("the run's wall-time budget, for all its workers (90s, 20m, 2h): no trial starts after "
+                                   "it, and one still training stops at the end of its epoch (recorded pruned, `time "
+                                   "budget`, its best epoch its value); with --trials, whichever comes first", None,
+                                   group=SEARCH, metavar="DURATION", parse=duration, check=above(0))
+    sampler: str | None = option("how trials are drawn: tpe-per-second (the spaces' default) weighs what a configuration "
+                                 "promises against the seconds it is expected to take, tpe what it promises alone (default: "
+                                 "the space's; a resumed study keeps its own)", None, group=SEARCH, choices=list_samplers)
     pruner: str | None = option("how hopeless trials are stopped (default: the space's; a resumed study keeps its own)", None,
                                 group=SEARCH, choices=list_pruners)
     jobs: int = option("worker processes on this machine, sharing the study (default %(default)s); on a GPU machine "
@@ -99,6 +104,7 @@ class RunConfig(Options):
                                     "shows it)", False, group=KNOWN)
 
     worker: int = field(default=0)  # > 0: a --jobs worker, which only searches (not a flag: `run` starts them)
+    deadline: float | None = field(default=None)  # the --timeout's end, as time.time(), set once by `run` for its workers
 
     def __post_init__(self):
         super().__post_init__()

@@ -12,11 +12,8 @@ from __future__ import annotations
 import optuna
 
 from search.study.setup import Run
-from search.study.training import Training, make_config
+from search.study.training import Training, drawn_configs
 from spaces import Space
-
-DRAWS = 64  # random parameter sets drawn (nothing trained) to see which architectures each model takes
-
 
 def models_over_limits(run: Run, study: optuna.Study | None) -> dict[str, str]:
     """The space's model choices that cannot meet the run's limits, each with the limit it breaks."""
@@ -37,10 +34,8 @@ def models_over_limits(run: Run, study: optuna.Study | None) -> dict[str, str]:
 def architectures(space: Space, training: Training) -> dict[str, dict]:
     """For each model a random search over the space draws, its distinct architectures, each with a
     configuration (and task) that builds it."""
-    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     found: dict[str, dict] = {}
-    for _ in range(DRAWS):
-        config, task = make_config(space, space.suggest(draws.ask()), training)
+    for config, task in drawn_configs(space, training):
         shape = (config.hidden, *(getattr(task, name) for name in task.shaped_by))
         found.setdefault(config.model, {}).setdefault(shape, (config, task))
     return found

@@ -16,14 +16,14 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from search.objectives import front_trials, metric_of, on_front, ranked
-from search.record import TrialRecord, own_trials
+from search.record import TrialRecord, trained_trials
 from search.winner.models import has_weights
 
 
 def keeps_weights(study: optuna.Study, value: float, costs: dict | None, metrics: dict, keep: int) -> bool:
     """Whether a trial that ends now with `value` (its costs and best metrics) is among the `keep` best completed
     trials (it counts as the latest) or on their front."""
-    done = own_trials(study, (optuna.trial.TrialState.COMPLETE,))
+    done = trained_trials(study)
     return sum(metric_of(t) >= value for t in done) < keep or (costs is not None and on_front(study, value, costs, metrics))
 
 

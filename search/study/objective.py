@@ -37,6 +37,7 @@ from search.study.resume import (
 from search.study.setup import Run
 from search.study.strategy import prune_now
 from search.study.training import make_config, model_card
+from trainers.cores import trial_threads
 from trainers.costs import Costs
 from trainers.crossval import fit
 from trainers.loop import (
@@ -48,7 +49,6 @@ from trainers.tasks import Task
 SURPLUS = "surplus: the study has its trials (another worker started one at the same moment)"
 DUPLICATE = "duplicate: a known configuration that another process queued too, and an earlier trial runs"
 NOT_RUN = (SURPLUS, DUPLICATE)  # the fail reasons of trials that ended before they began: not the study's failures
-CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class TrialFailed(Exception):
@@ -94,6 +94,18 @@ class Reports:
             raise optuna.TrialPruned(f"{pruner} after {plural(len(self.history), self.unit)}, valid {self.metric} {metrics[key]:.4f}")
 
 
+class OutOfTime:
+    """Asked after each epoch: whether the run's --timeout is spent (and so, that training stops there)."""
+
+    def __init__(self, run: Run):
+        self.run, self.stopped = run, False
+
+    def __call__(self) -> bool:
+        left = self.run.seconds_left
+        self.stopped = left is not None and left <= 0
+        return self.stopped
+
+
 class Objective:
     """One trial of a run: train, report each epoch, and record the outcome, a note and its files."""
 
@@ -113,6 +125,7 @@ class Objective:
             trial.set_user_attr(record.FAIL_REASON, DUPLICATE)
             raise TrialFailed(DUPLICATE)
         config, task = make_config(run.space, run.space.suggest(trial), run.training, seed=trial.number)
+        trial.set_user_attr(record.EXPECTED_SECONDS, round(run.expected(trial.params), 2))
         trial.set_user_attr(record.DEVICE, str(run.data.device))
         if run.data.device.type == "cuda":
             trial.set_user_attr(record.GPU, gpu_of(run.data.device))
@@ -178,24 +191,33 @@ class Objective:
         store, metric = self.run.store, self.run.space.metric
         save = None if checkpoint is None else every(self.run.config.checkpoint_every,
                                                      lambda state: save_checkpoint(store, checkpoint, state))
-        result = fit(config, self.run.data, task, metric, Hooks(reports, save, resume, self.run.progress))
+        out_of_time, started = OutOfTime(self.run), time.perf_counter()
+        try:
+            result = fit(config, self.run.data, task, metric, Hooks(reports, save, resume, self.run.progress, out_of_time))
+        except optuna.TrialPruned:  # its epochs so far: what it was expected to take is corrected by them too
+            trial.set_user_attr(record.TRAINING_SECONDS, round(time.perf_counter() - started, 2))
+            raise
+        trial.set_user_attr(record.TRAINING_SECONDS, round(time.perf_counter() - started, 2))
         value = result.best[f"valid_{metric}"]
         outcome = f"complete, valid {metric} {value:.4f} {result.where}"
         chance = self._record(trial, config, task, result)
         if chance is not None:
             outcome += f", no better than chance (always the commonest answer: {chance:.4f})"
+        if out_of_time.stopped and len(result.history) < config.epochs:  # recorded as the others, then pruned: it may be the best
+            trial.set_user_attr(record.BUDGET_VALUE, value)
+            raise optuna.TrialPruned(record.TIME_BUDGET)
         return outcome, value
 
     def _share_cores(self, trial: optuna.Trial) -> None:
-        """Trials training on this machine's CPU share its cores: torch's threads for each of them, so that
-        workers do not outnumber the cores. (Two workers of two threads each on two cores trained a small
-        model 15 times slower than one alone: their threads spin while waiting for each other.)"""
+        """Trials training on this machine's CPU share its cores, and leave those that other work keeps busy
+        (trainers.cores). (Two workers of two threads each on two cores trained a small model 15 times slower
+        than one alone: their threads spin while waiting for each other.)"""
         if self.run.data.device.type != "cpu":
             return
         host = f"{socket.gethostname()}:"
         running = trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         here = sum((TrialRecord.read(t).worker or "").startswith(host) for t in running)
-        threads = max(1, CORES // max(1, here))
+        threads = trial_threads(here)
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
 
@@ -242,7 +264,7 @@ class Objective:
         when it ends, those of the test split too; for one among the `keep` best, its weights and card."""
         metric, data = self.run.space.metric, self.run.data
         value = result.best[f"valid_{metric}"]
-        others = [metric_of(t) for t in record.own_trials(trial.study, (TrialState.COMPLETE,))]
+        others = [metric_of(t) for t in record.trained_trials(trial.study)]
         best_so_far = not others or value >= max(others)
         where = f", epoch {result.best_epoch}" if result.unit == "epoch" else ", each class's best fold"
         with tempfile.TemporaryDirectory() as tmp:

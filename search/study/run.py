@@ -15,6 +15,7 @@ from optuna_dashboard import get_note, save_note
 from tqdm.auto import tqdm
 
 from search import objectives, record
+from search.declare import said_duration
 from search.errors import SearchFailed, StorageLost
 from search.objectives import best_trial, metric_of
 from search.record import DataRecord, StudyRecord, TrialRecord
@@ -86,7 +87,26 @@ def _search(run: Run) -> dict | None:
     if failures.stopped:
         raise SearchFailed(f"{MAX_FAILURES_IN_A_ROW} trials in a row failed, the last with {failures.last!r}: see each "
                            f"trial's fail_reason (`hpsearch export`, the dashboard); fix the space, data or options, then run again")
-    return None if config.worker else evaluate_best(study, run.data, run.store)
+    if config.worker:
+        return None
+    evaluation = evaluate_best(study, run.data, run.store)
+    if config.timeout:
+        tqdm.write(_budget_line(study, run))
+    return evaluation
+
+
+def _budget_line(study: optuna.Study, run: Run) -> str:
+    """How the run spent its --timeout, in one line: its trials, its time, the best so far."""
+    config = run.config
+    started = config.deadline - config.timeout
+    ran = [t for t in finished_trials(study) if t.datetime_start and t.datetime_start.timestamp() >= started]
+    best = best_trial(study)
+    said = f"best valid {run.space.metric} {metric_of(best):.4f} (trial {best.number})" if best else "no trial has a result yet"
+    spent = f"{plural(len(ran), 'trial')} finished in {said_duration(time.time() - started)}"
+    if run.seconds_left > 0:
+        return f"{spent}, within the time budget of {said_duration(config.timeout)}; {said}"
+    return (f"time budget of {said_duration(config.timeout)} spent: {spent}; {said}; the same command (with a new "
+            f"--timeout) continues the study")
 
 
 def _study(run: Run) -> tuple[optuna.Study, dict[str, str]]:
@@ -104,7 +124,8 @@ def _study(run: Run) -> tuple[optuna.Study, dict[str, str]]:
         study.set_metric_names(run.objectives)
     record.record_run(study, StudyRecord(search=run.choices, epochs=run.epochs, trials_wanted=config.trials,
                                          heartbeat=config.heartbeat, keep=config.keep, metric=space.metric,
-                                         ruled_out=ruled_out, limits=run.limits.most))
+                                         ruled_out=ruled_out, limits=run.limits.most,
+                                         budget={"seconds": config.timeout, "deadline": config.deadline} if config.timeout else None))
     if not StudyRecord.read(study).data:
         _record_data(study, run)
     if run.start and not StudyRecord.read(study).started_from:
@@ -115,20 +136,28 @@ def _study(run: Run) -> tuple[optuna.Study, dict[str, str]]:
 def _trials(study: optuna.Study, run: Run, ruled_out: dict[str, str]) -> FailureStreak:
     """This process's trials, until the study has its trials or too many fail in a row."""
     config = run.config
-    sampler = make_sampler(run.choices["sampler"], config.seed, {"model": set(ruled_out)})
+    run.expected.learn(study)  # from the trials the study has finished already
+    sampler = make_sampler(run.choices["sampler"], config.seed, {"model": set(ruled_out)}, seconds=run.expected)
     study.sampler = run.start.sampler(sampler) if run.start else sampler
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines say what happened, without tracebacks
     failures, objective = FailureStreak(), Objective(run)
     with tqdm(total=config.trials, initial=len(finished_trials(study)), desc=f"trials of {study.study_name}", unit="trial",
               disable=None if run.progress else True) as bar:  # None: a bar on a terminal only, never in a log
         callbacks = [stop_when_enough(config.trials), remove_finished_checkpoints(run.store),
-                     drop_weights_outside_best(run.store, config.keep), _Progress(bar, run.space.metric), failures]
+                     drop_weights_outside_best(run.store, config.keep), _Progress(bar, run.space.metric), failures,
+                     run.expected.learn]
         callbacks += [] if config.worker else [save_front_plot]  # one process writes the figure: its parts are many writes
-        if _work_left(study, config.trials):
-            _optimize(study, objective, callbacks)
-        while not failures.stopped and wait_for_running(study, run.heartbeat, config.trials):
-            _optimize(study, objective, callbacks)  # a dead worker's trial came back to be retried
+        if _work_left(study, config.trials) and _time_left(run):
+            _optimize(study, objective, callbacks, config.deadline)
+        while not failures.stopped and _time_left(run) and wait_for_running(study, run.heartbeat, config.trials):
+            _optimize(study, objective, callbacks, config.deadline)  # a dead worker's trial came back to be retried
     return failures
+
+
+def _time_left(run: Run) -> bool:
+    """Whether a trial may still start: without --timeout, always."""
+    left = run.seconds_left
+    return left is None or left > 0
 
 
 def _models_ruled_out(run: Run, study: optuna.Study | None) -> dict[str, str]:
@@ -165,13 +194,17 @@ def _record_data(study: optuna.Study, run: Run) -> DataRecord:
     return recorded
 
 
-def _optimize(study: optuna.Study, objective: Objective, callbacks: list) -> None:
+def _optimize(study: optuna.Study, objective: Objective, callbacks: list, deadline: float | None = None) -> None:
     """Run trials. Where another worker failed this one's trial as stale (no heartbeat for three beats, as on
     a starved machine) and retries it, Optuna cannot store its end (it fails on it in one of several ways:
-    a ValueError, its own AssertionError): say so in one line and go on with the next trial."""
+    a ValueError, its own AssertionError): say so in one line and go on with the next trial. With a `deadline`
+    (--timeout), Optuna's own timeout: no trial starts after it."""
     while True:
+        left = None if deadline is None else deadline - time.time()
+        if left is not None and left <= 0:
+            return
         try:
-            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks)
+            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks, timeout=left)
             return
         except Exception:
             if objective.current is None or not taken_over(study, objective.current):
@@ -239,6 +272,8 @@ class _Progress:
         if trial.state == TrialState.COMPLETE:
             chance = " (no better than chance)" if recorded.no_better_than_chance else ""
             outcome = f"{self.metric} {metric_of(trial):.4f}{chance}"
+        elif recorded.pruned_reason == record.TIME_BUDGET:
+            outcome = f"{self.metric} {metric_of(trial):.4f}, time budget after {plural(recorded.steps_run or 0, recorded.unit)}"
         elif trial.state == TrialState.PRUNED and any(v > 0 for v in trial.constraints.values()):
             outcome = "over a limit, not trained"
         elif trial.state == TrialState.PRUNED:

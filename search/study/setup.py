@@ -7,6 +7,7 @@ through the study loop (search.study.run) and into each trial (search.study.obje
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import optuna
@@ -18,6 +19,7 @@ from search.objectives import objectives_of
 from search.record import StudyRecord
 from search.study.checks import check_space, checked_data, checked_objectives
 from search.study.config import RunConfig
+from search.study.expected import ExpectedSeconds
 from search.study.known import Prior, history_from, known_configurations
 from search.study.lineage import Start, starting_model
 from search.study.meter import CostMeter
@@ -59,6 +61,7 @@ class Run:
     prepared: Prepared
     data: TrainData  # on this process's training device
     meter: CostMeter
+    expected: ExpectedSeconds  # what a configuration is expected to take
 
     @property
     def epochs(self) -> int:
@@ -67,6 +70,11 @@ class Run:
     @property
     def limits(self) -> CostLimits:
         return CostLimits(**self.config.limits)
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Of the run's --timeout; None without one."""
+        return None if self.config.deadline is None else self.config.deadline - time.time()
 
     @property
     def progress(self) -> bool:
@@ -82,6 +90,8 @@ def open_run(config: RunConfig, space: Space | None = None) -> Run:
     """`config`'s run, on the space it names (or `space`, one made in code), checked and opened."""
     space = space or get_space(config.space)
     config = config if config.study or config.new_study else dataclasses.replace(config, study=space.name)
+    if config.timeout and config.deadline is None:  # the budget counts from the start; --jobs workers get its end
+        config = dataclasses.replace(config, deadline=time.time() + config.timeout)
     device = pick_device(config.device)
     gpus = spread_over(device, config.gpus)
     device = torch.device("cuda", gpus[0]) if gpus else device  # this process is worker 0
@@ -107,7 +117,7 @@ def open_run(config: RunConfig, space: Space | None = None) -> Run:
     meter = CostMeter(data, torch.device(config.cost_device) if config.cost_device else data.device)
     return Run(config=config, space=space, gpus=gpus, storage=storage, heartbeat=opened.heartbeat, store=store,
                start=start, training=training, choices=choices, objectives=names, prior=prior, prepared=prepared, data=data,
-               meter=meter)
+               meter=meter, expected=ExpectedSeconds(space, training, data, config.epochs or space.epochs))
 
 
 def _open_study(config: RunConfig) -> Opened:

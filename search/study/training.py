@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
+
 from spaces import Space
 from trainers.errors import InputError
 from trainers.loop import TrainConfig, TrainData
@@ -28,6 +30,15 @@ class Training:
     def overrides(self) -> dict:
         """The TrainConfig fields it sets."""
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+DRAWS = 64  # random parameter sets drawn (nothing trained) to see which architectures and batch sizes a space takes
+
+
+def drawn_configs(space: Space, training: Training = Training()) -> list[tuple[TrainConfig, Task]]:
+    """The configurations (and tasks) of DRAWS parameter sets of a seeded random search over the space."""
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    return [make_config(space, space.suggest(draws.ask()), training) for _ in range(DRAWS)]
 
 
 def make_config(space: Space, params: dict, training: Training = Training(), seed: int = 0) -> tuple[TrainConfig, Task]:
