@@ -1,5 +1,5 @@
 """How a study searches: the sampler that draws each trial's parameters and the pruner that stops hopeless
-trials, by name (`hpsearch run --sampler tpe|random|gp --pruner patient|median|halving|hyperband|none`).
+trials, by name (`hpsearch run --sampler tpe-per-second|tpe|random|gp --pruner patient|median|halving|hyperband|none`).
 
 Trial N's parameters are drawn with a sampler made for it and seeded from (--seed, N): the storage hands
 out each trial number once, so processes that start together on one study, on one machine or on many,
