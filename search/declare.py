@@ -220,7 +220,7 @@ def duration(text: str) -> float:
     """`90s`, `20m`, `2h`, `1h30m` or plain seconds (`600`): seconds."""
     parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip())
     if not text.strip() or not parts:
-        raise InputError(f"a duration such as 90s, 20m, 2h or 1h30m, not {text!r}")
+        raise InputError("a duration such as 90s, 20m, 2h or 1h30m")
     hours, minutes, seconds = (float(p or 0) for p in parts.groups())
     return hours * 3600 + minutes * 60 + seconds
 
