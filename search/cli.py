@@ -28,11 +28,10 @@ from search.winner.options import CascadeOptions, EvaluateOptions, ExportOptions
 from trainers.errors import InputError
 
 # Before torch starts: OpenMP's threads spin a short while when they wait, then sleep. Alone on 2 cores, a
-# trial took 1.0x to 1.1x the time of threads that only spin (OMP_WAIT_POLICY=ACTIVE) against 1.5x for
-# threads that only sleep (PASSIVE); beside another process's busy threads, 3 to 4 times its time alone
-# against ACTIVE's 7 to 8, and a trial that starts beside such work takes the cores left free to it
-# (trainers.cores). benchmarks/shared_cpu.py, figures in the README's "Measured". Set either variable to
-# have it otherwise.
+# trial took 1.0x to 1.1x the time of the fastest setting, threads that only sleep (OMP_WAIT_POLICY=PASSIVE)
+# 1.45x; beside another process's busy threads, spinning briefly took 3 to 4 times its time alone (ACTIVE 6 to
+# 8), so a trial that starts beside such work takes the cores left free to it (trainers.cores): 2.3x to 2.6x.
+# benchmarks/shared_cpu.py, figures in the README's "Measured". Set either variable to have it otherwise.
 if "OMP_WAIT_POLICY" not in os.environ:
     os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 
