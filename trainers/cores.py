@@ -31,8 +31,10 @@ def busy_elsewhere(window: float = WINDOW_S) -> float:
 
 def trial_threads(trials_here: int) -> int:
     """Threads for a trial that starts now, beside `trials_here - 1` other trials of this machine's workers."""
-    free = CORES - round(busy_elsewhere())
-    return max(1, min(CORES // max(1, trials_here), free))
+    share = CORES // max(1, trials_here)
+    if share <= 1:  # one thread whatever else runs: no need to look
+        return 1
+    return max(1, min(share, CORES - round(busy_elsewhere())))
 
 
 def _machine_ticks() -> tuple[int, int]:

@@ -3,7 +3,7 @@ batch size on this run's device (trainers.speed, measured once per machine), tim
 trial, plus the evaluation of the valid split each epoch; then corrected by the seconds that the study's
 finished trials of that model actually took (their building, cost measurement, files and the machine's load
 are in those, not in the speed). The cost-aware sampler ranks its candidates by it (search.study.strategy),
-each trial records it beside its actual seconds, and `status` says the time left with it."""
+and each trial records it beside its actual seconds."""
 
 from __future__ import annotations
 

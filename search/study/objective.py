@@ -101,8 +101,7 @@ class OutOfTime:
         self.run, self.stopped = run, False
 
     def __call__(self) -> bool:
-        left = self.run.seconds_left
-        self.stopped = left is not None and left <= 0
+        self.stopped = self.run.out_of_time
         return self.stopped
 
 

@@ -10,7 +10,8 @@ from optuna.samplers import BaseSampler
 
 from trainers.registry import Registry
 
-SAMPLERS: Registry[Callable[[int], BaseSampler]] = Registry("sampler")  # seed -> sampler
+# (seed, what a configuration is expected to take or None) -> sampler
+SAMPLERS: Registry[Callable[[int, Callable[[dict], float] | None], BaseSampler]] = Registry("sampler")
 PRUNERS: Registry[Callable[..., optuna.pruners.BasePruner]] = Registry("pruner")  # (epochs per trial, **options) -> pruner
 
 

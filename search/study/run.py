@@ -147,17 +147,11 @@ def _trials(study: optuna.Study, run: Run, ruled_out: dict[str, str]) -> Failure
                      drop_weights_outside_best(run.store, config.keep), _Progress(bar, run.space.metric), failures,
                      run.expected.learn]
         callbacks += [] if config.worker else [save_front_plot]  # one process writes the figure: its parts are many writes
-        if _work_left(study, config.trials) and _time_left(run):
+        if _work_left(study, config.trials) and not run.out_of_time:
             _optimize(study, objective, callbacks, config.deadline)
-        while not failures.stopped and _time_left(run) and wait_for_running(study, run.heartbeat, config.trials):
+        while not failures.stopped and not run.out_of_time and wait_for_running(study, run.heartbeat, config.trials):
             _optimize(study, objective, callbacks, config.deadline)  # a dead worker's trial came back to be retried
     return failures
-
-
-def _time_left(run: Run) -> bool:
-    """Whether a trial may still start: without --timeout, always."""
-    left = run.seconds_left
-    return left is None or left > 0
 
 
 def _models_ruled_out(run: Run, study: optuna.Study | None) -> dict[str, str]:

@@ -77,6 +77,12 @@ class Run:
         return None if self.config.deadline is None else self.config.deadline - time.time()
 
     @property
+    def out_of_time(self) -> bool:
+        """Whether its --timeout is spent (never without one): no trial starts, the one in progress stops."""
+        left = self.seconds_left
+        return left is not None and left <= 0
+
+    @property
     def progress(self) -> bool:
         return not self.config.quiet
 

@@ -124,7 +124,7 @@ def make_pruner(name: str, epochs: int, options: dict | None = None) -> optuna.p
 
 
 def make_sampler(name: str, seed: int, ruled_out: dict[str, set] | None = None, seconds: Seconds | None = None) -> BaseSampler:
-    """`seconds`: what a configuration is expected to take (search.study.budget), for the samplers that weigh it."""
+    """`seconds`: what a configuration is expected to take (search.study.expected), for the samplers that weigh it."""
     maker = SAMPLERS.get(name)
     frugal = seconds if name in COST_AWARE else None
     return SeededByTrial(seed, lambda s: maker(s, seconds), START if name in SPREAD_START else 0, ruled_out, frugal)
