@@ -12,6 +12,7 @@ default, a check, a group per option) is a few lines over argparse, whose help a
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import re
 import types
@@ -37,6 +38,12 @@ class Option:
     positional: bool = False
     shown: str = "changed"  # in the command line that runs a study again: "always", "changed" (from its default), "never"
     each: Callable[[], dict[str, Option]] | None = None  # a dict field: a flag per key, each declared by its own Option
+    env: str | None = None  # the environment variable that gives the default, where it is set (a container, a batch job)
+
+    @property
+    def text(self) -> str:
+        """Its help, as -h says it."""
+        return self.help + (f"; ${self.env} sets the default" if self.env else "")
 
     def field(self, default: Any = MISSING, **changes) -> Any:
         """A dataclass field declared by this option (with `changes`: the same option, its help changed, say)."""
@@ -143,9 +150,9 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
                                    type=_parser(each.parse, each.check))
             continue
         kind, many = _kind(hints[f.name])
-        default = _default(f)
+        default = os.environ.get(declared.env, _default(f)) if declared.env else _default(f)
         choices = declared.choices() if callable(declared.choices) else declared.choices
-        settings = {"help": declared.help, "metavar": declared.metavar, "choices": choices}
+        settings = {"help": declared.text, "metavar": declared.metavar, "choices": choices}
         if kind is bool:
             settings |= {"action": "store_true", "default": default}
         else:
@@ -177,7 +184,7 @@ def parsed(cls: type, namespace: argparse.Namespace):
 
 def described(cls: type) -> list[tuple[str, str]]:
     """Each declared option's flag (or its name, if positional) and help, as `-h` explains it."""
-    return [(f.name if declared.positional else flag, each.help % {"default": _default(f)})
+    return [(f.name if declared.positional else flag, each.text % {"default": _default(f)})
             for f, declared in declared_fields(cls) for flag, each, _ in _values(f, declared, {})]
 
 

@@ -10,9 +10,10 @@ from search.storage import DEFAULT_STORAGE, Location
 
 STORING = "storage and artifacts"  # the group these are listed under in -h
 
-STORAGE = Option("Optuna storage URL (default %(default)s)", group=STORING, shown="always")
+STORAGE = Option("Optuna storage URL (default %(default)s)", group=STORING, shown="always", env="HPSEARCH_STORAGE")
 STUDY = Option("study name (default: the only one)", group=STORING)
-ARTIFACTS = Option("folder of the artifact store (default: artifacts/ beside the database)", group=STORING)
+ARTIFACTS = Option("folder of the artifact store (default: artifacts/ beside the database)", group=STORING,
+                   env="HPSEARCH_ARTIFACTS")
 DEVICE = Option("cpu, cuda, cuda:N or auto (default: cuda when available)")
 TRIAL = Option("the trial whose model (default: the best)")
 PICK = Option('the trial a rule picks by its costs and metrics: "best ms<=2", "fastest f1_weighted>=0.95", '

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import COMMANDS, main
+from search.cli import COMMANDS, main, parser
 from search.declare import described
 
 HPSEARCH = Path(sys.executable).parent / "hpsearch"
@@ -81,3 +81,13 @@ def test_a_bug_shows_its_traceback_exit_code_1_and_says_it_is_ours_while_bad_inp
     assert capsys.readouterr().err.splitlines() == [
         "hpsearch: error: that storage is not a URL SQLAlchemy can read: give one such as sqlite:///studies.db, "
         "postgresql://USER@HOST/DATABASE or journal:///FILE"]
+
+
+def test_the_storage_and_the_artifact_folder_come_from_the_environment_where_no_flag_gives_them(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("HPSEARCH_STORAGE", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    monkeypatch.setenv("HPSEARCH_ARTIFACTS", str(tmp_path / "kept"))
+    assert main(["status"]) == 2
+    assert f"no database at {tmp_path / 'elsewhere.db'}" in capsys.readouterr().err
+    assert main(["status", "--storage", f"sqlite:///{tmp_path / 'given.db'}"]) == 2  # a flag wins
+    assert f"no database at {tmp_path / 'given.db'}" in capsys.readouterr().err
+    assert parser().parse_args(["export"]).artifacts == str(tmp_path / "kept")
