@@ -126,6 +126,10 @@ class Location:
         if database is not None and not database.parent.is_dir():
             raise StorageError(f"cannot open the storage {self.safe}: the folder {database.parent} does not exist: "
                                f"create it, or name another --storage")
+        if database is not None and not database.exists() and not os.access(database.parent, os.W_OK):
+            # SQLite says only "unable to open database file" (a folder mounted into a container, owned by another user)
+            raise StorageError(f"cannot make the database {database.absolute()}: this user (uid {os.getuid()}) cannot "
+                               f"write in {database.absolute().parent}: let it, or name another --storage")
 
     def exists(self) -> bool:
         """Whether there may be studies to read: a database file or journal that exists, or any server."""

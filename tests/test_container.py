@@ -142,6 +142,16 @@ def test_the_image_runs_as_a_user_and_holds_none_of_the_build_machines_pip_setti
     assert said.splitlines() == ["hpsearch", "end"]
 
 
+def test_a_mounted_study_folder_the_image_user_cannot_write_in_is_refused_in_one_line(image, tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()  # root's, 755: the image's user (uid 1000) cannot write in it
+    done = subprocess.run(["podman", "run", "--rm", "--network=host", f"--volume={folder}:/study", image, "run", "--space", "digits"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "hpsearch: error: cannot make the database /study/studies.db: this user (uid 1000) cannot write in /study: let it, "
+        "or name another --storage"]
+
+
 def test_podman_stop_records_the_trial_interrupted_and_another_container_resumes_it(containers, postgres, tiny_images):
     url, artifacts, cache = postgres(), containers.volume(), containers.volume()
     volumes = {artifacts: "/artifacts", cache: "/cache", tiny_images: "/data:ro", TINY_SPACE: "/tiny_space.py:ro"}
