@@ -20,12 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-IMAGE = f"hpsearch:{VERSION}"
+IMAGE = f"hpsearch:{version('hpsearch')}"  # what `make image` builds
 BUILD_CACHE = Path("/var/tmp/buildah-cache")  # podman 4's RUN --mount=type=cache folders
 RUN = ["run", "--space", "digits", "--trials", "1", "--epochs", "1", "--quiet"]
 

@@ -12,8 +12,8 @@ default, a check, a group per option) is a few lines over argparse, whose help a
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import os
 import re
 import types
 import typing

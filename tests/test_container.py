@@ -21,10 +21,9 @@ from components import missing
 from conftest import TINY_SPACE
 from optuna.trial import TrialState
 from postgres import PASSWORD, postgres_server
+from test_deploy import DOCUMENTS, IMAGE
 from test_resume import FINISHED, check_retried
 from test_review import answer
-
-from test_deploy import IMAGE, KUBERNETES
 
 from search.cli import parser
 from search.storage import PASSWORD_VARIABLE, Location
@@ -194,7 +193,7 @@ def test_the_dashboard_and_the_model_server_from_the_image_answer_to_their_names
 
 
 def manifest(name: str) -> list[dict]:
-    return list(yaml.safe_load_all((KUBERNETES / name).read_text()))
+    return [doc for file, doc in DOCUMENTS if file == name]
 
 
 def on_this_machine(doc: dict, url: str, image: str) -> dict:

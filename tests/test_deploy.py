@@ -3,7 +3,7 @@ kubernetes-validate package; no cluster runs here), every hpsearch command line 
 own parser takes, and the image they name the one `make image` builds. The Slurm script runs for real in
 tests/test_slurm.py; the manifests run under podman in tests/test_container.py."""
 
-import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import kubernetes_validate
@@ -14,8 +14,7 @@ from search.cli import parser
 from search.storage import PASSWORD_VARIABLE, Location
 
 KUBERNETES = Path(__file__).parent.parent / "deploy" / "kubernetes"
-VERSION = tomllib.loads((KUBERNETES.parent.parent / "pyproject.toml").read_text())["project"]["version"]
-IMAGE = f"hpsearch:{VERSION}"  # what `make image` builds; the manifests name it in the user's registry
+IMAGE = f"hpsearch:{version('hpsearch')}"  # what `make image` builds; the manifests name it in the user's registry
 DOCUMENTS = [(path.name, doc) for path in sorted(KUBERNETES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
 
 
